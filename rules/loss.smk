@@ -1,0 +1,54 @@
+# Per-sample loss at every checkpoint, then the memorization step of every training sample.
+
+
+rule sample_loss:
+    input:
+        checkpoint=checkpoint_for_step,
+        corpus=corpus_files(),
+        manifest=f"{RUN}/corpus/manifest.json",
+    output:
+        loss=f"{RUN}/loss/step{{step}}.parquet",
+    params:
+        domains=DOMAINS,
+        batch_size=config["loss"]["batch_size"],
+        max_length=config["loss"]["max_length"],
+        append_eos=config["loss"]["append_eos"],
+        device=config["device"],
+    threads: 2
+    log:
+        f"{RUN}/logs/sample_loss/step{{step}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/sample_loss/step{{step}}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=gpus(),
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../workflow_scripts/sample_loss.py"
+
+
+rule memorization:
+    input:
+        losses=loss_tables(),
+    output:
+        samples=f"{RUN}/memorization/samples.parquet",
+        groups=f"{RUN}/memorization/groups.parquet",
+        eps_report=f"{RUN}/memorization/eps.json",
+    params:
+        eps=eps_by_domain(),
+        delta=config["memorization"]["delta"],
+        eps_step=config["memorization"]["eps_step"],
+        target_fraction=config["memorization"]["target_fraction"],
+    log:
+        f"{RUN}/logs/memorization.log",
+    benchmark:
+        f"{RUN}/benchmarks/memorization.tsv"
+    conda:
+        "../envs/stats.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../workflow_scripts/memorization.py"

@@ -1,0 +1,44 @@
+"""Loading a checkpoint dir (lab or hub) with checks that name the file when it is broken."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from grokpath.errors import GrokpathError
+
+CHECKPOINT_META = "grokpath_checkpoint.json"
+WEIGHT_GLOBS = ("*.safetensors", "pytorch_model*.bin")
+
+
+def weight_files(checkpoint_dir: Path) -> list[Path]:
+    return sorted(p for pattern in WEIGHT_GLOBS for p in checkpoint_dir.glob(pattern))
+
+
+def checkpoint_step(checkpoint_dir: str | Path) -> int:
+    meta = Path(checkpoint_dir) / CHECKPOINT_META
+    try:
+        return int(json.loads(meta.read_text())["step"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise GrokpathError(f"{meta}: missing or unreadable checkpoint metadata ({exc})") from None
+
+
+def load_checkpoint(checkpoint_dir: str | Path, device, dtype=None):
+    checkpoint_dir = Path(checkpoint_dir)
+    if not (checkpoint_dir / "config.json").is_file():
+        raise GrokpathError(f"checkpoint dir {checkpoint_dir} has no config.json")
+    if not weight_files(checkpoint_dir):
+        raise GrokpathError(f"checkpoint dir {checkpoint_dir} has no weights (expected *.safetensors)")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=dtype or torch.float32)
+    except Exception as exc:  # safetensors/torch raise many types for a damaged file
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GrokpathError(f"checkpoint dir {checkpoint_dir}: weights cannot be loaded ({first})") from None
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir)
+    if tokenizer.pad_token_id is None:
+        # OLMoE's tokenizer defines a pad token; this only guards other families.
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device).eval(), tokenizer

@@ -1,0 +1,125 @@
+"""Atomic writes and checked reads for the files passed between rules.
+
+Every writer goes to a temporary name in the destination folder and renames at the end, so a
+killed job never leaves a file that Snakemake (or a reader) would take for a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from grokpath.errors import GrokpathError
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling path; rename it onto `dest` only if the block succeeds."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
+    """Like `atomic_path` for a directory: build it under a temporary name, then rename."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        yield tmp
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_parquet(df: pd.DataFrame, dest: str | os.PathLike) -> None:
+    with atomic_path(dest) as tmp:
+        df.to_parquet(tmp, index=False)
+
+
+def write_json(obj, dest: str | os.PathLike) -> None:
+    with atomic_path(dest) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_jsonl(rows: Iterable[dict], dest: str | os.PathLike) -> None:
+    with atomic_path(dest) as tmp:
+        with open(tmp, "w") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    rows = []
+    with open(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise GrokpathError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+    return rows
+
+
+def read_parquet(path: str | os.PathLike, columns: Iterable[str]) -> pd.DataFrame:
+    """Read a Parquet table and fail with one line naming the file if a column is missing."""
+    columns = list(columns)
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise GrokpathError(f"{path}: not a readable Parquet file ({exc})") from None
+    missing = [c for c in columns if c not in schema.names]
+    if missing:
+        raise GrokpathError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(columns)}"
+        )
+    return pd.read_parquet(path)
+
+
+class ParquetStream:
+    """Append record batches to a Parquet file without holding them all in memory."""
+
+    def __init__(self, dest: str | os.PathLike, schema: pa.Schema):
+        self._ctx = atomic_path(dest)
+        self._tmp = self._ctx.__enter__()
+        self._writer = pq.ParquetWriter(self._tmp, schema)
+        self.schema = schema
+
+    def write(self, columns: dict) -> None:
+        self._writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
+
+    def close(self, ok: bool = True) -> None:
+        self._writer.close()
+        if ok:
+            self._ctx.__exit__(None, None, None)
+        else:
+            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._writer.close()
+        return self._ctx.__exit__(exc_type, exc, tb)

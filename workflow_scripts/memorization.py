@@ -1,0 +1,30 @@
+"""Rule memorization: t* of every training sample from the per-checkpoint loss tables."""
+
+import logging
+
+import pandas as pd
+
+from grokpath.entry import run
+from grokpath.memorization import memorization_table
+from grokpath.sample_loss import LOSS_COLUMNS
+from grokpath.tableio import read_parquet, write_json, write_parquet
+
+log = logging.getLogger("grokpath.memorization")
+
+
+def main(args: dict) -> None:
+    paths = args["losses"]
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    losses = pd.concat([read_parquet(p, LOSS_COLUMNS) for p in paths], ignore_index=True)
+    samples, groups, report = memorization_table(
+        losses, args["eps"], args["delta"], args["eps_step"], args["target_fraction"]
+    )
+    for domain, entry in report.items():
+        log.info("%s: eps %.2f (%s), %.1f%% memorized before the last checkpoint",
+                 domain, entry["eps"], entry["chosen"], 100 * entry["fraction"])
+    write_parquet(samples, args["samples"])
+    write_parquet(groups, args["groups"])
+    write_json(report, args["eps_report"])
+
+
+run(main, globals())

@@ -1,0 +1,32 @@
+"""Rule pretrain_lab: pretrain the tiny OLMoE on the lab corpus, saving every checkpoint step."""
+
+from transformers import AutoTokenizer
+
+from grokpath.entry import corpus_dir, run
+from grokpath.pretrain import pretrain, write_logs
+
+
+def main(args: dict) -> None:
+    steps = list(args["steps"])
+    checkpoints = args["checkpoints"]
+    if isinstance(checkpoints, str):
+        checkpoints = [checkpoints]
+    if len(checkpoints) != len(steps):
+        raise SystemExit(f"pretrain_lab: {len(checkpoints)} checkpoint dirs for {len(steps)} steps")
+    tokenizer = AutoTokenizer.from_pretrained(args["tokenizer"])
+    log_df, probe_df = pretrain(
+        corpus_dir=corpus_dir(args),
+        tokenizer=tokenizer,
+        domains=list(args["domains"]),
+        model_cfg=args["model"],
+        train_cfg=args["pretrain"],
+        save_steps=steps,
+        checkpoint_dirs=dict(zip(steps, checkpoints)),
+        seed=args["seed"],
+        device=args.get("device", "auto"),
+        threads=args.get("threads", 1),
+    )
+    write_logs(log_df, probe_df, args["train_log"], args["probe"])
+
+
+run(main, globals())

@@ -1,0 +1,26 @@
+"""Rule sample_loss: mean next-token NLL of every training and validation sample at one step."""
+
+from grokpath.checkpoints import checkpoint_step
+from grokpath.entry import corpus_dir, run
+from grokpath.sample_loss import sample_loss_table
+from grokpath.tableio import write_parquet
+
+
+def main(args: dict) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(args.get("threads", 1))))
+    table = sample_loss_table(
+        checkpoint_dir=args["checkpoint"],
+        corpus_dir=corpus_dir(args),
+        domains=list(args["domains"]),
+        step=checkpoint_step(args["checkpoint"]),
+        batch_size=args["batch_size"],
+        max_length=args["max_length"],
+        append_eos=args["append_eos"],
+        device=args.get("device", "auto"),
+    )
+    write_parquet(table, args["loss"])
+
+
+run(main, globals())
