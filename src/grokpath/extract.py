@@ -1,0 +1,417 @@
+"""Per-sample, per-layer router statistics of a MoE checkpoint, streamed to Parquet.
+
+Output table (one row per sample and MoE layer, rows of a sample in layer order):
+
+| column | type | meaning |
+|---|---|---|
+| domain | string | the sample's domain |
+| sample_id | string | the sample's id |
+| step | int64 | training step of the checkpoint |
+| layer | int32 | decoder layer index of this router (MoE layers only) |
+| n_tokens | int32 | real (unpadded, after truncation to `max_length`) tokens averaged over |
+| weights | list<float32>, length = experts | router softmax (full, fp32), averaged over the sample's real tokens |
+| entropy | float32 | mean over real tokens of the per-token router-softmax entropy, in nats |
+
+Choices (the paper leaves them open):
+- `weights` is the FULL softmax over all experts, not the top-k renormalised weights: the top-8 of
+  OLMoE carry < 1 of the mass (norm_topk_prob is false), so a 0.7 cumulative cut on top-k weights
+  could fail to close. Every real token counts, including the first one; padding never does.
+- Routing entropy is the mean of per-token entropies (how sharply each token is routed), not the
+  entropy of the averaged distribution (which also grows when tokens disagree with each other and
+  would duplicate what the edit distance measures).
+
+How it runs:
+- Only the backbone (`model.model`) is run, never the LM head: the routers are all we need and the
+  head is the largest matmul of a small-hidden model.
+- Forward hooks on the router modules reduce each layer's logits to per-sample sums right away
+  (softmax in fp32, masked by the attention mask because the logits come flattened over
+  batch*seq INCLUDING padding), so no (batch*seq, experts) tensor outlives its layer.
+- position_ids are derived from the attention mask, so a left-padded sample sees the same
+  positions as when it runs alone (padding invariance holds for both padding sides).
+- Samples are tokenised in windows of `sort_window`; each window is sorted by length (longest
+  first, so an out-of-memory shows up on the first batch) and cut into batches. Memory is
+  bounded by the window and the Parquet row-group buffer, whatever the number of samples.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch import nn
+
+from grokpath.errors import GrokpathError
+from grokpath.routers import RouterSpec, backbone_of, find_routers
+from grokpath.tableio import ParquetStream
+
+log = logging.getLogger("grokpath")
+
+PATHWAY_SCHEMA = pa.schema(
+    [
+        ("domain", pa.string()),
+        ("sample_id", pa.string()),
+        ("step", pa.int64()),
+        ("layer", pa.int32()),
+        ("n_tokens", pa.int32()),
+        ("weights", pa.list_(pa.float32())),
+        ("entropy", pa.float32()),
+    ]
+)
+PATHWAY_COLUMNS = PATHWAY_SCHEMA.names
+REQUIRED_SAMPLE_KEYS = ("sample_id", "domain", "text")
+
+
+@dataclass
+class ExtractionStats:
+    n_samples: int
+    n_skipped_empty: int
+    n_tokens: int  # real tokens
+    n_padded_tokens: int  # tokens the model actually ran, padding included
+    seconds: float
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.n_samples / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.n_tokens / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def padding_efficiency(self) -> float:
+        return self.n_tokens / self.n_padded_tokens if self.n_padded_tokens else float("nan")
+
+
+class RouterCapture:
+    """Hooks on the routers that turn each layer's logits into per-sample means at once."""
+
+    def __init__(self, modules: Sequence[nn.Module]):
+        self._modules = list(modules)
+        self._handles: list = []
+        self._mask: torch.Tensor | None = None  # (batch, seq) bool
+        self._n_tokens: torch.Tensor | None = None  # (batch, 1) float32
+        self.mean_probs: list[torch.Tensor] = []  # per layer (batch, experts)
+        self.mean_entropy: list[torch.Tensor] = []  # per layer (batch,)
+
+    def __enter__(self) -> "RouterCapture":
+        self._handles = [m.register_forward_hook(self._hook) for m in self._modules]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def start_batch(self, attention_mask: torch.Tensor) -> None:
+        self._mask = attention_mask.bool()
+        self._n_tokens = self._mask.sum(dim=1, keepdim=True).to(torch.float32)
+        self.mean_probs, self.mean_entropy = [], []
+
+    def _hook(self, module, inputs, output) -> None:
+        logits = output[0] if isinstance(output, tuple) else output
+        batch, seq = self._mask.shape
+        log_probs = torch.log_softmax(logits.float(), dim=-1).view(batch, seq, -1)
+        probs = log_probs.exp()
+        token_entropy = -(probs * log_probs).sum(dim=-1)
+        # where(), not multiply: a padded position must not leak even if its value is not finite
+        real = self._mask.unsqueeze(-1)
+        prob_sum = torch.where(real, probs, 0.0).sum(dim=1)
+        entropy_sum = torch.where(self._mask, token_entropy, 0.0).sum(dim=1, keepdim=True)
+        self.mean_probs.append(prob_sum / self._n_tokens)
+        self.mean_entropy.append((entropy_sum / self._n_tokens).squeeze(1))
+
+    def collect(self) -> tuple[np.ndarray, np.ndarray]:
+        """(batch, layers, experts) mean softmax and (batch, layers) mean entropy, on the CPU."""
+        probs = torch.stack(self.mean_probs, dim=1).cpu().numpy()
+        entropy = torch.stack(self.mean_entropy, dim=1).cpu().numpy()
+        return probs, entropy
+
+
+def default_dtype(device: str | torch.device) -> torch.dtype:
+    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+
+
+def check_samples(samples: Sequence[dict]) -> None:
+    for position, sample in enumerate(samples):
+        missing = [k for k in REQUIRED_SAMPLE_KEYS if k not in sample]
+        if missing:
+            raise GrokpathError(
+                f"sample #{position}: missing key(s) {', '.join(missing)}; "
+                f"expected {', '.join(REQUIRED_SAMPLE_KEYS)}"
+            )
+
+
+def tokenize_window(tokenizer, texts: list[str], max_length: int) -> list[np.ndarray]:
+    encoded = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=max_length)
+    return [np.asarray(ids, dtype=np.int64) for ids in encoded["input_ids"]]
+
+
+def pad_batch(
+    token_ids: Sequence[np.ndarray], pad_id: int, padding_side: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """input_ids, attention_mask and mask-derived position_ids for one batch."""
+    width = max(len(ids) for ids in token_ids)
+    input_ids = np.full((len(token_ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(token_ids), width), dtype=np.int64)
+    for row, ids in enumerate(token_ids):
+        span = slice(width - len(ids), width) if padding_side == "left" else slice(0, len(ids))
+        input_ids[row, span] = ids
+        mask[row, span] = 1
+    mask_t = torch.from_numpy(mask)
+    positions = (mask_t.cumsum(dim=1) - 1).clamp(min=0)
+    return torch.from_numpy(input_ids), mask_t, positions
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """Indices into the window, longest first, cut into batches of `batch_size`."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+class RowBuffer:
+    """Collects per-batch results and writes them as Parquet row groups of bounded size."""
+
+    def __init__(
+        self,
+        stream: ParquetStream,
+        step: int,
+        num_experts: int,
+        layers: Sequence[int],
+        flush_rows: int,
+    ):
+        self._stream = stream
+        self._step = step
+        self._num_experts = num_experts
+        self._layers = np.asarray(layers, dtype=np.int32)
+        self._flush_rows = flush_rows
+        self._parts: list[tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]] = []
+        self._rows = 0
+
+    def add(
+        self,
+        domains: list[str],
+        sample_ids: list[str],
+        n_tokens: np.ndarray,
+        probs: np.ndarray,
+        entropy: np.ndarray,
+    ) -> None:
+        self._parts.append((domains, sample_ids, n_tokens, probs, entropy))
+        self._rows += len(sample_ids) * len(self._layers)
+        if self._rows >= self._flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._parts:
+            return
+        n_layers = len(self._layers)
+        domains = [d for part in self._parts for d in part[0] for _ in range(n_layers)]
+        sample_ids = [s for part in self._parts for s in part[1] for _ in range(n_layers)]
+        n_tokens = np.repeat(np.concatenate([p[2] for p in self._parts]), n_layers).astype(np.int32)
+        probs = np.concatenate([p[3] for p in self._parts]).astype(np.float32).reshape(-1)
+        entropy = np.concatenate([p[4] for p in self._parts]).astype(np.float32).reshape(-1)
+        n_rows = len(sample_ids)
+        offsets = np.arange(0, (n_rows + 1) * self._num_experts, self._num_experts, dtype=np.int32)
+        self._stream.write(
+            {
+                "domain": domains,
+                "sample_id": sample_ids,
+                "step": np.full(n_rows, self._step, dtype=np.int64),
+                "layer": np.tile(self._layers, n_rows // n_layers),
+                "n_tokens": n_tokens,
+                "weights": pa.ListArray.from_arrays(pa.array(offsets), pa.array(probs)),
+                "entropy": entropy,
+            }
+        )
+        self._parts, self._rows = [], 0
+
+
+def _windows(samples: Sequence[dict], size: int) -> Iterable[Sequence[dict]]:
+    for start in range(0, len(samples), size):
+        yield samples[start : start + size]
+
+
+def extract_pathways(
+    model: nn.Module,
+    tokenizer,
+    samples: Sequence[dict],
+    dest_parquet,
+    *,
+    step: int,
+    batch_size: int = 16,
+    max_length: int = 512,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    sort_window: int = 1024,
+    flush_rows: int = 2048,
+    progress: bool = True,
+) -> ExtractionStats:
+    """Write the pathway table (see module docstring) for `samples` to `dest_parquet`.
+
+    `samples` are dicts with sample_id, domain and text. The model is moved to `device` and
+    `dtype` (default bf16 on CUDA, fp32 elsewhere) and put in eval mode. Samples that tokenise to
+    nothing are skipped and counted. Returns throughput numbers, which are also logged.
+
+    `sort_window` samples are tokenised and length-sorted together; `flush_rows` rows make one
+    Parquet row group. Encoding a row group costs a few kB of transient memory per row (measured
+    ~60 MB for 40k rows), so this, not the number of samples, sets the writer's peak.
+    """
+    from tqdm.auto import tqdm
+
+    if batch_size < 1 or max_length < 1 or sort_window < 1:
+        raise GrokpathError(
+            f"batch_size, max_length and sort_window must be >= 1 "
+            f"(got {batch_size}, {max_length}, {sort_window})"
+        )
+    check_samples(samples)
+    device = torch.device(device)
+    dtype = dtype or default_dtype(device)
+    model.to(device=device, dtype=dtype).eval()
+    backbone = backbone_of(model)
+    spec: RouterSpec = find_routers(model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    padding_side = getattr(tokenizer, "padding_side", "right")
+
+    stats = ExtractionStats(0, 0, 0, 0, 0.0)
+    start = time.perf_counter()
+    bar = tqdm(total=len(samples), unit="sample", disable=not progress, smoothing=0.1)
+    with (
+        ParquetStream(dest_parquet, PATHWAY_SCHEMA) as stream,
+        RouterCapture(spec.modules) as capture,
+    ):
+        buffer = RowBuffer(stream, step, spec.num_experts, spec.layers, flush_rows)
+        with torch.inference_mode():
+            for window in _windows(samples, sort_window):
+                token_ids = tokenize_window(tokenizer, [s["text"] for s in window], max_length)
+                lengths = [len(ids) for ids in token_ids]
+                for batch in length_sorted_batches(lengths, batch_size):
+                    kept = [i for i in batch if lengths[i] > 0]
+                    stats.n_skipped_empty += len(batch) - len(kept)
+                    if kept:
+                        _run_batch(
+                            backbone,
+                            capture,
+                            buffer,
+                            window,
+                            token_ids,
+                            kept,
+                            pad_id,
+                            padding_side,
+                            device,
+                            stats,
+                        )
+                    bar.update(len(batch))
+                    elapsed = time.perf_counter() - start
+                    bar.set_postfix(
+                        tok_s=f"{stats.n_tokens / max(elapsed, 1e-9):,.0f}", refresh=False
+                    )
+        buffer.flush()
+    bar.close()
+    stats.seconds = time.perf_counter() - start
+    _log_stats(stats, dest_parquet)
+    return stats
+
+
+def _run_batch(
+    backbone, capture, buffer, window, token_ids, kept, pad_id, padding_side, device, stats
+) -> None:
+    input_ids, mask, positions = pad_batch([token_ids[i] for i in kept], pad_id, padding_side)
+    capture.start_batch(mask.to(device))
+    backbone(
+        input_ids=input_ids.to(device),
+        attention_mask=mask.to(device),
+        position_ids=positions.to(device),
+        use_cache=False,
+    )
+    probs, entropy = capture.collect()
+    n_tokens = mask.sum(dim=1).numpy()
+    buffer.add(
+        [window[i]["domain"] for i in kept],
+        [str(window[i]["sample_id"]) for i in kept],
+        n_tokens,
+        probs,
+        entropy,
+    )
+    stats.n_samples += len(kept)
+    stats.n_tokens += int(n_tokens.sum())
+    stats.n_padded_tokens += int(mask.numel())
+
+
+def _log_stats(stats: ExtractionStats, dest) -> None:
+    if stats.n_skipped_empty:
+        log.warning("skipped %d sample(s) with no tokens", stats.n_skipped_empty)
+    log.info(
+        "extracted %d samples (%d tokens, padding efficiency %.2f) in %.1f s: "
+        "%.1f samples/s, %.0f tokens/s -> %s",
+        stats.n_samples,
+        stats.n_tokens,
+        stats.padding_efficiency,
+        stats.seconds,
+        stats.samples_per_s,
+        stats.tokens_per_s,
+        dest,
+    )
+
+
+# ---------------------------------------------------------------- which samples to extract
+
+
+def _seeded_subset(ids: list[str], count: int, seed: int, domain: str, part: str) -> list[str]:
+    """`count` ids drawn without replacement; depends only on (seed, domain, part) and the ids."""
+    if count >= len(ids):
+        return list(ids)
+    rng = np.random.default_rng([seed, zlib.crc32(domain.encode()), zlib.crc32(part.encode())])
+    chosen = rng.choice(len(ids), size=count, replace=False)
+    return [ids[i] for i in sorted(chosen)]
+
+
+def select_samples(
+    memorization, train_rows: dict[str, list[dict]], max_per_domain: int | None, seed: int
+) -> list[dict]:
+    """All memorized samples plus a seeded sample of the rest, at most `max_per_domain` per domain.
+
+    `memorization` is the memorization table (domain, sample_id, memorized, ...); `train_rows`
+    maps each domain to its training-corpus rows. When a domain has more memorized samples than
+    the cap, a seeded uniform subset of them is taken (group sizes shrink proportionally in
+    expectation). The selection depends only on the inputs and the seed, so every checkpoint
+    step gets the same samples.
+    """
+    selected: list[dict] = []
+    for domain in sorted(memorization["domain"].unique()):
+        if domain not in train_rows:
+            raise GrokpathError(
+                f"memorization table names domain {domain!r}, which has no training corpus"
+            )
+        by_id = {str(row["sample_id"]): row for row in train_rows[domain]}
+        rows = memorization[memorization["domain"] == domain]
+        known = rows[rows["sample_id"].astype(str).isin(by_id)]
+        if known.empty:
+            raise GrokpathError(
+                f"domain {domain!r}: no memorization sample_id found in the training corpus"
+            )
+        is_memorized = known["memorized"].fillna(False).astype(bool)
+        memorized = sorted(known.loc[is_memorized, "sample_id"].astype(str))
+        rest = sorted(known.loc[~is_memorized, "sample_id"].astype(str))
+        cap = len(memorized) + len(rest) if max_per_domain is None else int(max_per_domain)
+        chosen_memorized = _seeded_subset(memorized, cap, seed, domain, "memorized")
+        chosen_rest = _seeded_subset(rest, cap - len(chosen_memorized), seed, domain, "rest")
+        log.info(
+            "%s: %d memorized of %d and %d others of %d selected",
+            domain,
+            len(chosen_memorized),
+            len(memorized),
+            len(chosen_rest),
+            len(rest),
+        )
+        chosen = chosen_memorized + chosen_rest
+        selected += [
+            {"sample_id": sid, "domain": domain, "text": by_id[sid]["text"]}
+            for sid in sorted(chosen)
+        ]
+    return selected

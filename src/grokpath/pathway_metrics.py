@@ -1,0 +1,550 @@
+"""Metric 1 (pathway edit distance), Metric 2 (pathway consistency) and two baselines.
+
+Metric 1 — edit distance (lower = more shared pathways):
+- `edit_distance_char`: unnormalised Levenshtein distance between the paper's pathway strings
+  ("3,1,5-2-9,1"), character level, as the paper's values (~500-690) imply.
+- `edit_distance_id`: Levenshtein over expert-id tokens with a separator token between layers
+  (substituting expert 12 for 5 costs 1, not 2).
+- A set's value is the mean over its unordered pairs of distinct samples: every pair when there
+  are at most `max_pairs`, else `max_pairs` pairs drawn uniformly with replacement from a seeded
+  generator, with the Monte Carlo standard error of that mean (se = 0 when exact). The seed
+  depends on (seed, domain, group) but not on the step and members are ordered by sample_id, so
+  every step reuses the same pairs: step-to-step changes are not sampling noise.
+- Per layer (paper Fig 5): the same over each layer's part of the strings.
+- Cross-set (paper Fig 12, math x code): mean over A x B.
+
+Metric 2 — pathway consistency. With v_{l,k} = row k of the router matrix W_l, the routing
+embedding of sample i is e_{i,l} = sum_k g_l(i,k) v_{l,k} = g_l(i) W_l (g = the sample's averaged
+softmax), c_l = cos(e_{i,l}, e_{i,l+1}) for adjacent MoE layers, and
+    consistency_norm_mean_cos   = mean_l [ c_l / (max_l c_l + 1e-8) ]   higher = MORE consistent
+    inconsistency_paper_formula = 1 - consistency_norm_mean_cos         the paper's C_i, higher = more erratic
+The paper calls its C_i "consistency" yet writes it as 1 - (...); both are stored under names that
+say which way they point. The cosines are computed from Gram matrices W_l W_m^T (experts x
+experts), so no (samples, layers, hidden) tensor is ever built. `adjacent_layer_cos` (layer =
+the lower of the two layers) keeps the raw c_l for inspection.
+
+Baselines:
+- `routing_entropy`: the extraction's per-sample routing entropy (mean over tokens of the
+  per-token softmax entropy, nats), averaged over layers (layer "all") or per layer.
+- `router_saturation`: |top-k experts at this step ∩ top-k at the final step| / k for each sample
+  and layer (top-k of the averaged weights, k = the router's top_k), averaged over layers.
+
+Tidy tables (`edit_distance_table`, `consistency_table`, `baselines_table`) have one row per
+(step, domain, group, layer, metric) with value, se, n:
+- domain: a domain name, "all" (every domain together), or "a|b" for cross-domain rows;
+- group: "all" (every extracted sample), "memorized" (every sample with a t*), or a t* step as a
+  string (the samples memorized at that step);
+- layer: "all" or a decoder layer index as a string;
+- se, n: for edit distances the Monte Carlo se of the pair mean and the number of pairs; for
+  per-sample metrics the between-sample se (std/sqrt(n), ddof 1) and the number of samples.
+Sets with fewer than two samples (fewer than one pair) give no row.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from grokpath.errors import GrokpathError
+from grokpath.pathways import (
+    PAPER_THRESHOLD,
+    IdPathway,
+    PathwayTable,
+    id_pathways,
+    id_token_string,
+    layer_string,
+    pathway_string,
+    top_k_ids,
+)
+
+METRIC_TABLE_COLUMNS = ["step", "domain", "group", "layer", "metric", "value", "se", "n"]
+DEFAULT_MAX_PAIRS = 200_000
+NORM_EPS = 1e-8
+# all-pairs blocks are cut so a block's distance matrix stays under ~64 MB of int32
+BLOCK_ENTRIES = 1 << 24
+
+
+# ---------------------------------------------------------------- distances between two pathways
+
+
+def char_distance(a: str, b: str) -> int:
+    return Levenshtein.distance(a, b)
+
+
+def id_distance(a: IdPathway, b: IdPathway) -> int:
+    return Levenshtein.distance(id_token_string(a), id_token_string(b))
+
+
+# ---------------------------------------------------------------- means over pairs
+
+
+@dataclass(frozen=True)
+class PairMean:
+    mean: float
+    se: float  # Monte Carlo standard error of the mean; 0 when every pair was used
+    n_pairs: int
+    exact: bool
+
+
+EMPTY_PAIR_MEAN = PairMean(float("nan"), float("nan"), 0, True)
+
+
+def _rng(seed: int, *labels: str) -> np.random.Generator:
+    """A generator that depends on the seed and labels only (stable across processes)."""
+    return np.random.default_rng([seed, *(zlib.crc32(label.encode()) for label in labels)])
+
+
+def sample_within_pairs(
+    n: int, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """`count` unordered pairs of distinct indices in range(n), uniform, with replacement."""
+    i = rng.integers(0, n, size=count)
+    j = rng.integers(0, n - 1, size=count)
+    j = j + (j >= i)  # skip the diagonal: uniform over the n - 1 partners of i
+    return i, j
+
+
+def sample_cross_pairs(n_a: int, n_b: int, count: int, rng: np.random.Generator):
+    return rng.integers(0, n_a, size=count), rng.integers(0, n_b, size=count)
+
+
+def _cdist(queries: Sequence[str], choices: Sequence[str], workers: int) -> np.ndarray:
+    return process.cdist(
+        queries, choices, scorer=Levenshtein.distance, dtype=np.int32, workers=workers
+    )
+
+
+def _within_sum(strings: list[str], workers: int) -> int:
+    """Sum of the distances over all unordered pairs."""
+    n = len(strings)
+    if n * n <= BLOCK_ENTRIES:
+        # passing the same list twice lets rapidfuzz compute only half of the symmetric matrix
+        return int(_cdist(strings, strings, workers).sum(dtype=np.int64)) // 2
+    rows = max(1, BLOCK_ENTRIES // n)
+    total = 0
+    for start in range(0, n, rows):
+        block = _cdist(strings[start : start + rows], strings[start:], workers)
+        width = block.shape[0]
+        total += int(np.triu(block[:, :width], k=1).sum(dtype=np.int64))
+        total += int(block[:, width:].sum(dtype=np.int64))
+    return total
+
+
+def _cross_sum(strings_a: list[str], strings_b: list[str], workers: int) -> int:
+    rows = max(1, BLOCK_ENTRIES // max(len(strings_b), 1))
+    return sum(
+        int(_cdist(strings_a[s : s + rows], strings_b, workers).sum(dtype=np.int64))
+        for s in range(0, len(strings_a), rows)
+    )
+
+
+def _sampled_mean(left: list[str], right: list[str], workers: int) -> PairMean:
+    distances = process.cpdist(
+        left, right, scorer=Levenshtein.distance, dtype=np.int32, workers=workers
+    )
+    count = len(distances)
+    se = float(np.std(distances, ddof=1) / np.sqrt(count)) if count > 1 else float("nan")
+    return PairMean(float(np.mean(distances)), se, count, False)
+
+
+def mean_pairwise_distance(
+    strings: Sequence[str],
+    max_pairs: int = DEFAULT_MAX_PAIRS,
+    seed: int = 0,
+    workers: int = 1,
+    rng: np.random.Generator | None = None,
+) -> PairMean:
+    """Mean Levenshtein distance over unordered pairs of distinct items of `strings`."""
+    strings = list(strings)
+    n = len(strings)
+    total_pairs = n * (n - 1) // 2
+    if total_pairs == 0:
+        return EMPTY_PAIR_MEAN
+    if total_pairs <= max_pairs:
+        return PairMean(_within_sum(strings, workers) / total_pairs, 0.0, total_pairs, True)
+    i, j = sample_within_pairs(n, max_pairs, rng or np.random.default_rng(seed))
+    return _sampled_mean([strings[k] for k in i], [strings[k] for k in j], workers)
+
+
+def mean_cross_distance(
+    strings_a: Sequence[str],
+    strings_b: Sequence[str],
+    max_pairs: int = DEFAULT_MAX_PAIRS,
+    seed: int = 0,
+    workers: int = 1,
+    rng: np.random.Generator | None = None,
+) -> PairMean:
+    """Mean Levenshtein distance over A x B (e.g. math x code pathways)."""
+    strings_a, strings_b = list(strings_a), list(strings_b)
+    total_pairs = len(strings_a) * len(strings_b)
+    if total_pairs == 0:
+        return EMPTY_PAIR_MEAN
+    if total_pairs <= max_pairs:
+        return PairMean(
+            _cross_sum(strings_a, strings_b, workers) / total_pairs, 0.0, total_pairs, True
+        )
+    i, j = sample_cross_pairs(
+        len(strings_a), len(strings_b), max_pairs, rng or np.random.default_rng(seed)
+    )
+    return _sampled_mean([strings_a[k] for k in i], [strings_b[k] for k in j], workers)
+
+
+def _pathway_encoder(id_level: bool):
+    return id_token_string if id_level else pathway_string
+
+
+def _layer_encoder(id_level: bool):
+    return id_token_string if id_level else layer_string
+
+
+def mean_pathway_distance(
+    pathways: Sequence[IdPathway], id_level: bool = False, **kwargs
+) -> PairMean:
+    """Metric 1 over a set of id-level pathways: char level (paper strings) or id level."""
+    encode = _pathway_encoder(id_level)
+    return mean_pairwise_distance([encode(p) for p in pathways], **kwargs)
+
+
+def per_layer_mean_distance(
+    pathways: Sequence[IdPathway],
+    id_level: bool = False,
+    max_pairs: int = DEFAULT_MAX_PAIRS,
+    seed: int = 0,
+    workers: int = 1,
+) -> list[PairMean]:
+    """Metric 1 for each layer position separately; sampled layers all use the same pairs."""
+    if not pathways:
+        return []
+    encode = _layer_encoder(id_level)
+    return [
+        mean_pairwise_distance(
+            [encode(p[pos]) for p in pathways],
+            max_pairs,
+            workers=workers,
+            rng=np.random.default_rng(seed),
+        )
+        for pos in range(len(pathways[0]))
+    ]
+
+
+# ---------------------------------------------------------------- Metric 2: consistency
+
+
+@dataclass
+class ConsistencyScores:
+    adjacent_cos: np.ndarray  # (samples, layers - 1): c_l
+    consistency_norm_mean_cos: np.ndarray  # (samples,): higher = more consistent
+    inconsistency_paper_formula: np.ndarray  # (samples,): the paper's C_i = 1 - the above
+
+
+def adjacent_layer_cosines(weights: np.ndarray, router_weights: np.ndarray) -> np.ndarray:
+    """c_l = cos(g_l W_l, g_{l+1} W_{l+1}) for weights (N, L, E) and router_weights (L, E, H)."""
+    g = np.asarray(weights, dtype=np.float64)
+    w = np.asarray(router_weights, dtype=np.float64)
+    if g.ndim != 3 or w.ndim != 3 or g.shape[1:] != w.shape[:2]:
+        raise GrokpathError(
+            f"consistency: weights {g.shape} do not match router weights {w.shape} "
+            "(expected (samples, layers, experts) and (layers, experts, hidden))"
+        )
+    if g.shape[1] < 2:
+        raise GrokpathError("consistency needs at least two MoE layers")
+
+    # e_l . e_m = g_l (W_l W_m^T) g_m: Gram matrices are experts x experts, whatever the hidden size
+    def quadratic(layer_a: int, layer_b: int) -> np.ndarray:
+        gram = w[layer_a] @ w[layer_b].T
+        return np.einsum("ne,ef,nf->n", g[:, layer_a], gram, g[:, layer_b])
+
+    sq_norms = np.stack([quadratic(l, l) for l in range(g.shape[1])], axis=1)
+    norms = np.sqrt(np.clip(sq_norms, 0.0, None))
+    dots = np.stack([quadratic(l, l + 1) for l in range(g.shape[1] - 1)], axis=1)
+    return dots / np.maximum(norms[:, :-1] * norms[:, 1:], 1e-30)
+
+
+def consistency_scores(weights: np.ndarray, router_weights: np.ndarray) -> ConsistencyScores:
+    cos = adjacent_layer_cosines(weights, router_weights)
+    normalised = cos / (cos.max(axis=1, keepdims=True) + NORM_EPS)
+    consistency = normalised.mean(axis=1)
+    return ConsistencyScores(cos, consistency, 1.0 - consistency)
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def router_saturation(weights: np.ndarray, final_weights: np.ndarray, k: int) -> np.ndarray:
+    """(samples, layers): fraction of each top-k expert set shared with the final checkpoint's."""
+    weights, final_weights = np.asarray(weights), np.asarray(final_weights)
+    if weights.shape != final_weights.shape:
+        raise GrokpathError(
+            f"router saturation: shapes differ {weights.shape} vs {final_weights.shape}"
+        )
+    now = np.zeros(weights.shape, dtype=bool)
+    final = np.zeros(weights.shape, dtype=bool)
+    np.put_along_axis(now, top_k_ids(weights, k), True, axis=-1)
+    np.put_along_axis(final, top_k_ids(final_weights, k), True, axis=-1)
+    return (now & final).sum(axis=-1) / k
+
+
+# ---------------------------------------------------------------- grouping and tidy tables
+
+
+def memorization_groups(table: PathwayTable, memorization: pd.DataFrame) -> np.ndarray:
+    """Per sample of `table`: its t* as a string, or None when never memorized / unknown."""
+    memorized = memorization[
+        memorization["memorized"].fillna(False).astype(bool) & memorization["t_star"].notna()
+    ]
+    t_star = dict(zip(memorized["sample_id"].astype(str), memorized["t_star"].astype("int64")))
+    return np.array(
+        [str(t_star[s]) if s in t_star else None for s in table.sample_ids], dtype=object
+    )
+
+
+def sample_sets(table: PathwayTable, groups: np.ndarray) -> Iterator[tuple[str, str, np.ndarray]]:
+    """(domain, group, member indices ordered by sample_id) for every reported set."""
+    by_id = np.argsort(table.sample_ids.astype(str), kind="stable")
+    domains = sorted(set(table.domains.tolist()))
+    group_labels = sorted({g for g in groups if g is not None}, key=int)
+    for domain in domains + ["all"]:
+        in_domain = np.ones(len(table), bool) if domain == "all" else table.domains == domain
+        selections = {"all": in_domain, "memorized": in_domain & (groups != None)}  # noqa: E711
+        selections.update({label: in_domain & (groups == label) for label in group_labels})
+        for group, mask in selections.items():
+            members = by_id[mask[by_id]]
+            if len(members):
+                yield domain, group, members
+
+
+def _row(step, domain, group, layer, metric, value, se, n) -> dict:
+    return {
+        "step": int(step),
+        "domain": domain,
+        "group": group,
+        "layer": str(layer),
+        "metric": metric,
+        "value": float(value),
+        "se": float(se),
+        "n": int(n),
+    }
+
+
+def _sample_mean_row(step, domain, group, layer, metric, values: np.ndarray) -> dict:
+    n = len(values)
+    se = np.std(values, ddof=1) / np.sqrt(n) if n > 1 else float("nan")
+    return _row(step, domain, group, layer, metric, np.mean(values), se, n)
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=METRIC_TABLE_COLUMNS)
+    return frame.astype({"step": "int64", "value": "float64", "se": "float64", "n": "int64"})
+
+
+def edit_distance_table(
+    tables: Sequence[PathwayTable],
+    memorization: pd.DataFrame,
+    threshold: float = PAPER_THRESHOLD,
+    max_pairs: int = DEFAULT_MAX_PAIRS,
+    seed: int = 0,
+    workers: int = 1,
+    cross_domain: bool = True,
+) -> pd.DataFrame:
+    """Metric 1 rows: edit_distance_char / _id, layer "all" and per layer, per set and step.
+
+    With `cross_domain`, adds `edit_distance_char_cross` / `edit_distance_id_cross` rows (group
+    "all", domain "a|b") for each pair of domains.
+    """
+    rows: list[dict] = []
+    for table in tables:
+        pathways = id_pathways(table.weights, threshold)
+        groups = memorization_groups(table, memorization)
+        for domain, group, members in sample_sets(table, groups):
+            if len(members) < 2:
+                continue
+            member_paths = [pathways[i] for i in members]
+            for id_level, metric in ((False, "edit_distance_char"), (True, "edit_distance_id")):
+                whole = mean_pathway_distance(
+                    member_paths,
+                    id_level,
+                    max_pairs=max_pairs,
+                    workers=workers,
+                    rng=_rng(seed, domain, group),
+                )
+                rows.append(
+                    _row(
+                        table.step,
+                        domain,
+                        group,
+                        "all",
+                        metric,
+                        whole.mean,
+                        whole.se,
+                        whole.n_pairs,
+                    )
+                )
+                per_layer = per_layer_mean_distance(
+                    member_paths, id_level, max_pairs, _layer_seed(seed, domain, group), workers
+                )
+                for layer, result in zip(table.layers, per_layer):
+                    rows.append(
+                        _row(
+                            table.step,
+                            domain,
+                            group,
+                            layer,
+                            metric,
+                            result.mean,
+                            result.se,
+                            result.n_pairs,
+                        )
+                    )
+        if cross_domain:
+            rows.extend(_cross_domain_rows(table, pathways, max_pairs, seed, workers))
+    return _frame(rows)
+
+
+def _layer_seed(seed: int, domain: str, group: str) -> int:
+    return int(_rng(seed, domain, group, "layers").integers(2**62))
+
+
+def _cross_domain_rows(table, pathways, max_pairs, seed, workers) -> list[dict]:
+    rows = []
+    domains = sorted(set(table.domains.tolist()))
+    by_id = np.argsort(table.sample_ids.astype(str), kind="stable")
+    for a_pos, domain_a in enumerate(domains):
+        for domain_b in domains[a_pos + 1 :]:
+            members_a = by_id[(table.domains == domain_a)[by_id]]
+            members_b = by_id[(table.domains == domain_b)[by_id]]
+            label = f"{domain_a}|{domain_b}"
+            for id_level, metric in (
+                (False, "edit_distance_char_cross"),
+                (True, "edit_distance_id_cross"),
+            ):
+                encode = _pathway_encoder(id_level)
+                result = mean_cross_distance(
+                    [encode(pathways[i]) for i in members_a],
+                    [encode(pathways[i]) for i in members_b],
+                    max_pairs,
+                    workers=workers,
+                    rng=_rng(seed, label),
+                )
+                if result.n_pairs:
+                    rows.append(
+                        _row(
+                            table.step,
+                            label,
+                            "all",
+                            "all",
+                            metric,
+                            result.mean,
+                            result.se,
+                            result.n_pairs,
+                        )
+                    )
+    return rows
+
+
+def consistency_table(
+    tables: Sequence[PathwayTable],
+    router_weights: dict[int, np.ndarray],
+    memorization: pd.DataFrame,
+) -> pd.DataFrame:
+    """Metric 2 rows. `router_weights[step]` is that checkpoint's (layers, experts, hidden)."""
+    rows: list[dict] = []
+    for table in tables:
+        if table.step not in router_weights:
+            raise GrokpathError(f"consistency: no router weights for step {table.step}")
+        scores = consistency_scores(table.weights, router_weights[table.step])
+        groups = memorization_groups(table, memorization)
+        for domain, group, members in sample_sets(table, groups):
+            for metric in ("consistency_norm_mean_cos", "inconsistency_paper_formula"):
+                values = getattr(scores, metric)[members]
+                rows.append(_sample_mean_row(table.step, domain, group, "all", metric, values))
+            for pos, layer in enumerate(table.layers[:-1]):
+                rows.append(
+                    _sample_mean_row(
+                        table.step,
+                        domain,
+                        group,
+                        layer,
+                        "adjacent_layer_cos",
+                        scores.adjacent_cos[members, pos],
+                    )
+                )
+    return _frame(rows)
+
+
+def align_to(table: PathwayTable, reference: PathwayTable) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (into table, into reference) of the samples both hold."""
+    position = {s: i for i, s in enumerate(reference.sample_ids)}
+    ours = np.array([i for i, s in enumerate(table.sample_ids) if s in position], dtype=np.int64)
+    theirs = np.array([position[table.sample_ids[i]] for i in ours], dtype=np.int64)
+    return ours, theirs
+
+
+def baselines_table(
+    tables: Sequence[PathwayTable],
+    final_table: PathwayTable,
+    top_k: int,
+    memorization: pd.DataFrame,
+) -> pd.DataFrame:
+    """routing_entropy and router_saturation rows (saturation against `final_table`)."""
+    rows: list[dict] = []
+    for table in tables:
+        if not np.array_equal(table.layers, final_table.layers):
+            raise GrokpathError(f"step {table.step}: MoE layers differ from the final step's")
+        ours, theirs = align_to(table, final_table)
+        saturation = np.full(table.entropy.shape, np.nan)
+        saturation[ours] = router_saturation(
+            table.weights[ours], final_table.weights[theirs], top_k
+        )
+        groups = memorization_groups(table, memorization)
+        for domain, group, members in sample_sets(table, groups):
+            rows.append(
+                _sample_mean_row(
+                    table.step,
+                    domain,
+                    group,
+                    "all",
+                    "routing_entropy",
+                    table.entropy[members].mean(axis=1),
+                )
+            )
+            for pos, layer in enumerate(table.layers):
+                rows.append(
+                    _sample_mean_row(
+                        table.step,
+                        domain,
+                        group,
+                        layer,
+                        "routing_entropy",
+                        table.entropy[members, pos],
+                    )
+                )
+            paired = members[~np.isnan(saturation[members, 0])]
+            if len(paired):
+                rows.append(
+                    _sample_mean_row(
+                        table.step,
+                        domain,
+                        group,
+                        "all",
+                        "router_saturation",
+                        saturation[paired].mean(axis=1),
+                    )
+                )
+                for pos, layer in enumerate(table.layers):
+                    rows.append(
+                        _sample_mean_row(
+                            table.step,
+                            domain,
+                            group,
+                            layer,
+                            "router_saturation",
+                            saturation[paired, pos],
+                        )
+                    )
+    return _frame(rows)

@@ -1,0 +1,112 @@
+"""The whole current DAG on the tiny config, plus the paper-scale DAG as a dry run."""
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from workflow_utils import ROOT, script, snakemake
+
+TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    result = snakemake(workdir, TINY)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir / "results" / "tiny"
+
+
+def test_tiny_run_writes_every_table(tiny_run):
+    config = yaml.safe_load(TINY.read_text())
+    steps = config["checkpoints"]["steps"]
+    for step in steps:
+        assert (tiny_run / "checkpoints" / f"step{step}" / "model.safetensors").is_file()
+        loss = pd.read_parquet(tiny_run / "loss" / f"step{step}.parquet")
+        assert list(loss.columns) == ["domain", "sample_id", "split", "step", "loss", "n_tokens"]
+        assert set(loss["split"]) == {"train", "valid"} and (loss["step"] == step).all()
+        assert loss["loss"].notna().all() and (loss["n_tokens"] > 0).all()
+    samples = pd.read_parquet(tiny_run / "memorization" / "samples.parquet")
+    assert {"domain", "sample_id", "t_star", "memorized", "eps", "delta", "final_loss"} <= set(samples.columns)
+    assert set(samples["domain"]) == set(config["domains"])
+    probe = pd.read_parquet(tiny_run / "train" / "probe.parquet")
+    assert set(probe["step"]) == set(steps) and probe["accuracy"].between(0, 1).all()
+
+
+def test_rerun_has_nothing_to_do(tiny_run):
+    result = snakemake(tiny_run.parent.parent, TINY, "-n")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_paper_scale_dag_builds_offline(tmp_path):
+    result = snakemake(tmp_path, ROOT / "config" / "olmoe.yaml", "-n", timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert out.count("rule download_checkpoint:") == 10
+    assert "step1100000-tokens4613B" in out or "download_checkpoint" in out
+    assert out.count("rule sample_loss:") == 10
+
+
+def test_lint_is_clean(tmp_path):
+    result = snakemake(tmp_path, ROOT / "config" / "config.yaml", "--lint", timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_unknown_config_key_stops_before_any_job(tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["memorisation"] = {"delta": 0.05}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, bad, timeout=120)
+    assert result.returncode != 0
+    assert "unknown config key memorisation" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_checkpoint_without_weights_fails_in_one_line(tiny_run, tmp_path):
+    broken = tmp_path / "step10"
+    shutil.copytree(tiny_run / "checkpoints" / "step10", broken)
+    (broken / "model.safetensors").unlink()
+    out = tmp_path / "loss.parquet"
+    result = loss_script(tiny_run, broken, out)
+    assert result.returncode == 1
+    assert f"checkpoint dir {broken} has no weights" in result.stderr.strip().splitlines()[-1]
+    assert not out.exists()
+
+
+def test_truncated_weights_fail_naming_the_dir(tiny_run, tmp_path):
+    broken = tmp_path / "step10"
+    shutil.copytree(tiny_run / "checkpoints" / "step10", broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    out = tmp_path / "loss.parquet"
+    result = loss_script(tiny_run, broken, out)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: checkpoint dir") and str(broken) in last
+    assert not out.exists()
+
+
+def test_empty_sample_set_fails_naming_the_file(tiny_run, tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny_run / "corpus", corpus)
+    (corpus / "math" / "train.jsonl").write_text("")
+    out = tmp_path / "loss.parquet"
+    result = loss_script(tiny_run, tiny_run / "checkpoints" / "step10", out, corpus=corpus)
+    assert result.returncode == 1
+    assert "math/train.jsonl: empty sample set" in result.stderr.strip().splitlines()[-1]
+    assert not out.exists()
+
+
+def loss_script(run_dir: Path, checkpoint: Path, out: Path, corpus: Path | None = None):
+    corpus = corpus or run_dir / "corpus"
+    return script(
+        "sample_loss", f"checkpoint={checkpoint}", f"manifest={corpus / 'manifest.json'}",
+        "domains=[math,code,commonsense,domain_specific]", "batch_size=64", "max_length=32",
+        "append_eos=true", "device=cpu", f"loss={out}",
+    )
