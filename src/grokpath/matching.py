@@ -19,6 +19,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 
 from grokpath.errors import GrokpathError
@@ -38,48 +39,65 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.where(norms == 0, 1, norms)
 
 
-def _tfidf(texts: Sequence[str]) -> np.ndarray:
+def _tfidf(texts: Sequence[str]):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    # Rows come out L2-normalized; kept sparse, since a paper-scale vocabulary times 10k
+    # samples would not fit densely.
     vectorizer = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False)
-    return vectorizer.fit_transform(texts).toarray()
+    return vectorizer.fit_transform(texts)
+
+
+def check_embedding(embedding: str) -> None:
+    """Fail before any work when the configured embedding cannot be computed here."""
+    if embedding == TFIDF:
+        return
+    if not embedding.startswith("sentence-transformers/"):
+        raise GrokpathError(f"matching embedding {embedding!r}: expected {TFIDF!r} or {MINILM!r}")
+    try:
+        import sentence_transformers  # noqa: F401
+    except ImportError:
+        raise GrokpathError(
+            f"embedding {embedding!r} needs the sentence_transformers package, which is not "
+            f"installed; install it or set the matching embedding to {TFIDF!r}"
+        ) from None
 
 
 def _sentence_transformer(texts: Sequence[str], model_name: str, device: str) -> np.ndarray:
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise GrokpathError(
-            f"embedding {model_name!r} needs the sentence_transformers package, which is not "
-            f"installed; install it or set the matching embedding to {TFIDF!r}"
-        ) from None
+    from sentence_transformers import SentenceTransformer
+
     # sentence-transformers picks cuda when available by itself when given no device.
     model = SentenceTransformer(model_name, device=None if device == "auto" else device)
     return np.asarray(model.encode(list(texts), normalize_embeddings=True, batch_size=64))
 
 
-def embed(texts: Sequence[str], embedding: str, device: str = "auto") -> np.ndarray:
-    """Unit-length embeddings of `texts`, one row each."""
+def embed(texts: Sequence[str], embedding: str, device: str = "auto"):
+    """Unit-length embeddings of `texts`, one row each (a scipy sparse matrix for tfidf)."""
+    check_embedding(embedding)
     if embedding == TFIDF:
-        return _unit_rows(_tfidf(texts))
-    if embedding.startswith("sentence-transformers/"):
-        return _unit_rows(_sentence_transformer(texts, embedding, device))
-    raise GrokpathError(f"matching embedding {embedding!r}: expected {TFIDF!r} or {MINILM!r}")
+        return _tfidf(texts)
+    return _unit_rows(_sentence_transformer(texts, embedding, device))
 
 
 # ---------------------------------------------------------------- groups and assignment
 
 
+def group_means(vectors, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted group keys, dense mean vector of each group) for dense or sparse `vectors`."""
+    keys, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    averaging = sparse.csr_matrix(
+        (1.0 / counts[inverse], (inverse, np.arange(len(groups)))), shape=(len(keys), len(groups))
+    )
+    means = averaging @ vectors
+    return keys, means.toarray() if sparse.issparse(means) else np.asarray(means)
+
+
 def group_similarity(
-    train_vectors: np.ndarray,
-    train_groups: np.ndarray,
-    test_vectors: np.ndarray,
-    test_groups: np.ndarray,
+    train_vectors, train_groups: np.ndarray, test_vectors, test_groups: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sorted train group keys, sorted test group keys, mean pairwise cosine matrix)."""
-    train_keys, test_keys = np.unique(train_groups), np.unique(test_groups)
-    train_means = np.stack([train_vectors[train_groups == k].mean(0) for k in train_keys])
-    test_means = np.stack([test_vectors[test_groups == k].mean(0) for k in test_keys])
+    train_keys, train_means = group_means(train_vectors, train_groups)
+    test_keys, test_means = group_means(test_vectors, test_groups)
     return train_keys, test_keys, train_means @ test_means.T
 
 
@@ -145,6 +163,7 @@ def match_groups(
     already without contaminated items if they are to be dropped).
     train_texts / test_texts: {domain: {sample_id: text}} and {domain: {doc_id: text}}.
     """
+    check_embedding(embedding)
     rows: list[dict] = []
     domains = sorted(set(memorization.domain) & set(generalization.domain))
     for domain in domains:

@@ -64,7 +64,7 @@ from grokpath.pathways import (
 )
 
 METRIC_TABLE_COLUMNS = ["step", "domain", "group", "layer", "metric", "value", "se", "n"]
-DEFAULT_MAX_PAIRS = 200_000
+DEFAULT_MAX_PAIRS = 20_000
 NORM_EPS = 1e-8
 # all-pairs blocks are cut so a block's distance matrix stays under ~64 MB of int32
 BLOCK_ENTRIES = 1 << 24

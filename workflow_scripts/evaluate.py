@@ -1,0 +1,62 @@
+"""Evaluate checkpoints (optionally with LoRA adapters) on lm-eval tasks, in one process.
+
+Inputs:  checkpoints   checkpoint dirs (one or a list); the step comes from each dir
+         adapters      optional: adapter dirs, one per checkpoint, in the same order
+         task_templates  folder of our task YAMLs (config/lm_eval_tasks/lab or .../paper)
+Params:  run_dir       results/{run}: the lab YAMLs' data_files are relative to it
+         tasks         {domain: lm-eval task name}
+         max_length, dtype ("float32"), batch_size (8), device ("auto"), limit (null),
+         confirm_unsafe (false: tasks that execute model-written code are refused)
+Outputs: items         per-item Parquet (grokpath.evaluation.ITEM_COLUMNS)
+         aggregate     aggregate Parquet (grokpath.evaluation.AGGREGATE_COLUMNS)
+         tasks_dir     the per-run copy of the task YAMLs that was evaluated
+"""
+
+from grokpath.entry import run
+from grokpath.errors import GrokpathError
+
+
+def as_list(value) -> list:
+    if value is None or value == "":
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def main(args):
+    import torch
+
+    from grokpath import evaluation
+    from grokpath.checkpoints import checkpoint_step
+    from grokpath.tableio import write_parquet
+
+    torch.set_num_threads(int(args.get("threads") or 1))
+    checkpoint_dirs = as_list(args["checkpoints"])
+    adapters = as_list(args.get("adapters")) or [None] * len(checkpoint_dirs)
+    if len(adapters) != len(checkpoint_dirs):
+        raise GrokpathError(
+            f"{len(adapters)} adapters for {len(checkpoint_dirs)} checkpoints: "
+            "give one per checkpoint"
+        )
+    task_dir = evaluation.write_run_tasks(
+        args["task_templates"], args["run_dir"], args["tasks_dir"]
+    )
+    checkpoints = [
+        (checkpoint_step(path), str(path), str(adapter) if adapter else None)
+        for path, adapter in zip(checkpoint_dirs, adapters)
+    ]
+    items, aggregate = evaluation.evaluate_checkpoints(
+        sorted(checkpoints, key=lambda checkpoint: checkpoint[0]),
+        dict(args["tasks"]),
+        task_dir,
+        max_length=args.get("max_length"),
+        dtype=args.get("dtype", "float32"),
+        batch_size=args.get("batch_size", 8),
+        device=args.get("device", "auto"),
+        limit=args.get("limit"),
+        confirm_unsafe=bool(args.get("confirm_unsafe", False)),
+    )
+    write_parquet(items, args["items"])
+    write_parquet(aggregate, args["aggregate"])
+
+
+run(main, globals())

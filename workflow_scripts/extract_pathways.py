@@ -1,0 +1,88 @@
+"""Extract per-sample router pathways of one checkpoint (rule `extract_pathways`).
+
+Inputs: checkpoint (HF dir), corpus_dir (with {domain}/train.jsonl), memorization (parquet).
+Output: pathways (parquet; columns in grokpath.extract). Params: step (default: from the
+checkpoint's grokpath_checkpoint.json), max_per_domain (null = no cap), seed, batch_size,
+max_length, device (auto|cpu|cuda...), dtype (auto|float32|bfloat16|float16).
+"""
+
+import json
+from pathlib import Path
+
+import torch
+
+from grokpath.entry import log, run
+from grokpath.errors import GrokpathError
+from grokpath.extract import default_dtype, extract_pathways, select_samples
+from grokpath.tableio import read_jsonl, read_parquet
+
+MEMORIZATION_COLUMNS = ["domain", "sample_id", "t_star", "memorized"]
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def checkpoint_step(checkpoint: Path, given) -> int:
+    if given not in (None, ""):
+        return int(given)
+    meta = checkpoint / "grokpath_checkpoint.json"
+    if not meta.exists():
+        raise GrokpathError(f"{checkpoint}: no grokpath_checkpoint.json and no step given")
+    return int(json.loads(meta.read_text())["step"])
+
+
+def resolve_device(name: str) -> str:
+    if name in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def resolve_dtype(name: str | None):
+    if name in (None, "", "auto"):
+        return None
+    if name not in DTYPES:
+        raise GrokpathError(f"dtype {name!r}: expected auto or one of {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def load_train_rows(corpus_dir: Path, domains) -> dict[str, list[dict]]:
+    rows = {}
+    for domain in domains:
+        path = corpus_dir / domain / "train.jsonl"
+        if not path.exists():
+            raise GrokpathError(f"{path}: training corpus of domain {domain!r} not found")
+        rows[domain] = read_jsonl(path)
+    return rows
+
+
+def main(args: dict) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    checkpoint = Path(args["checkpoint"])
+    torch.set_num_threads(max(1, int(args.get("threads") or 1)))
+    memorization = read_parquet(args["memorization"], MEMORIZATION_COLUMNS)
+    train_rows = load_train_rows(Path(args["corpus_dir"]), sorted(memorization["domain"].unique()))
+    cap = args.get("max_per_domain")
+    cap = None if cap in (None, "") else int(cap)
+    samples = select_samples(memorization, train_rows, cap, int(args.get("seed", 0)))
+    del train_rows  # the texts we need live in `samples` now
+
+    step = checkpoint_step(checkpoint, args.get("step"))
+    device = resolve_device(args.get("device", "auto"))
+    dtype = resolve_dtype(args.get("dtype")) or default_dtype(device)
+    log.info("loading %s (step %d) on %s", checkpoint, step, device)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    # load straight in the compute dtype: a 7B model in fp32 first would need twice the memory
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype)
+    extract_pathways(
+        model,
+        tokenizer,
+        samples,
+        args["pathways"],
+        step=step,
+        batch_size=int(args.get("batch_size", 16)),
+        max_length=int(args.get("max_length", 512)),
+        device=device,
+        dtype=dtype,
+    )
+
+
+run(main, globals())
