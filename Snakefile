@@ -16,6 +16,8 @@ include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/checkpoints.smk"
 include: "rules/loss.smk"
+include: "rules/pathways.smk"
+include: "rules/evaluation.smk"
 
 
 rule all:

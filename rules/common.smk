@@ -1,4 +1,6 @@
 # Python helpers shared by the rules: config validation, paths and input functions.
+from pathlib import Path
+
 from grokpath.config import validate_config
 from grokpath.errors import GrokpathError
 from grokpath.hub import revision_name
@@ -58,7 +60,69 @@ def final_outputs():
     outputs = [
         f"{RUN}/memorization/samples.parquet",
         f"{RUN}/memorization/groups.parquet",
+        f"{metrics_dir()}/edit_distance.parquet",
+        f"{RUN}/metrics/loss_baselines.parquet",
+        f"{RUN}/eval/items.parquet",
+        f"{RUN}/eval/generalization.parquet",
+        f"{RUN}/eval/matches.parquet",
     ]
     if is_lab("checkpoints"):
         outputs.append(f"{RUN}/train/probe.parquet")
     return outputs
+
+
+def threshold_of(wildcards):
+    return float(wildcards.threshold)
+
+
+def metrics_dir(threshold=None):
+    threshold = config["pathways"]["threshold"] if threshold is None else threshold
+    return f"{RUN}/metrics/thr{threshold}"
+
+
+def pathway_tables():
+    return expand(f"{RUN}/pathways/step{{step}}.parquet", step=STEPS)
+
+
+def eval_chunks():
+    """Checkpoints are evaluated in chunks of `checkpoints_per_job` (one lm-eval process each)."""
+    size = config["evaluation"]["checkpoints_per_job"]
+    return [STEPS[i : i + size] for i in range(0, len(STEPS), size)]
+
+
+def eval_chunk_steps(wildcards):
+    return eval_chunks()[int(wildcards.chunk)]
+
+
+def eval_chunk_checkpoints(wildcards):
+    return [checkpoint_dir(step) for step in eval_chunk_steps(wildcards)]
+
+
+def eval_chunk_adapters(wildcards):
+    if not config["instruction_tuning"]["enabled"]:
+        return []
+    return [f"{RUN}/adapters/step{step}" for step in eval_chunk_steps(wildcards)]
+
+
+def eval_chunk_tables(kind):
+    return [f"{RUN}/eval/chunks/chunk{i}.{kind}.parquet" for i in range(len(eval_chunks()))]
+
+
+def task_template_dir(wildcards=None):
+    """Task YAML folder: relative paths in the config are relative to the repo, not the workdir."""
+    return str(Path(workflow.basedir) / config["evaluation"]["task_dir"])
+
+
+def task_template_files():
+    folder = Path(task_template_dir())
+    return sorted(str(p) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def instruction_inputs():
+    if config["instruction_tuning"]["format"] == "lab":
+        return expand(f"{RUN}/corpus/{{domain}}/train.jsonl", domain=DOMAINS)
+    return [f"{RUN}/instructions/instructions.jsonl"]
+
+
+def final_step_checkpoint():
+    return checkpoint_dir(STEPS[-1])

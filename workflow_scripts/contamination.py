@@ -10,7 +10,7 @@ Outputs: contamination  Parquet (grokpath.contamination.CONTAMINATION_COLUMNS)
 
 from pathlib import Path
 
-from grokpath.entry import run
+from grokpath.entry import corpus_dir, run
 
 
 def main(args):
@@ -21,7 +21,7 @@ def main(args):
 
     torch.set_num_threads(int(args.get("threads") or 1))
     tasks = dict(args["tasks"])
-    corpus = Path(args["corpus_dir"])
+    corpus = Path(corpus_dir(args))
     test_items = {domain: read_jsonl(corpus / domain / "test.jsonl") for domain in tasks}
     table = contamination.contamination_table(
         str(args["checkpoint"]),

@@ -2,15 +2,18 @@
 
 Inputs:  checkpoints   checkpoint dirs (one or a list); the step comes from each dir
          adapters      optional: adapter dirs, one per checkpoint, in the same order
-         task_templates  folder of our task YAMLs (config/lm_eval_tasks/lab or .../paper)
-Params:  run_dir       results/{run}: the lab YAMLs' data_files are relative to it
+         manifest      results/{run}/corpus/manifest.json: the lab YAMLs' data_files are
+                       relative to results/{run}/, two levels above it
+Params:  task_dir      folder of our task YAMLs (config/lm_eval_tasks/lab or .../paper)
          tasks         {domain: lm-eval task name}
          max_length, dtype ("float32"), batch_size (8), device ("auto"), limit (null),
          confirm_unsafe (false: tasks that execute model-written code are refused)
-Outputs: items         per-item Parquet (grokpath.evaluation.ITEM_COLUMNS)
+Outputs: per_item      per-item Parquet (grokpath.evaluation.ITEM_COLUMNS)
          aggregate     aggregate Parquet (grokpath.evaluation.AGGREGATE_COLUMNS)
          tasks_dir     the per-run copy of the task YAMLs that was evaluated
 """
+
+from pathlib import Path
 
 from grokpath.entry import run
 from grokpath.errors import GrokpathError
@@ -37,9 +40,9 @@ def main(args):
             f"{len(adapters)} adapters for {len(checkpoint_dirs)} checkpoints: "
             "give one per checkpoint"
         )
-    task_dir = evaluation.write_run_tasks(
-        args["task_templates"], args["run_dir"], args["tasks_dir"]
-    )
+    # Templates name corpus files relative to results/{run}/, two levels above the manifest.
+    run_dir = Path(args["manifest"]).resolve().parents[1]
+    task_dir = evaluation.write_run_tasks(args["task_dir"], run_dir, args["tasks_dir"])
     checkpoints = [
         (checkpoint_step(path), str(path), str(adapter) if adapter else None)
         for path, adapter in zip(checkpoint_dirs, adapters)
@@ -55,7 +58,7 @@ def main(args):
         limit=args.get("limit"),
         confirm_unsafe=bool(args.get("confirm_unsafe", False)),
     )
-    write_parquet(items, args["items"])
+    write_parquet(items, args["per_item"])
     write_parquet(aggregate, args["aggregate"])
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from grokpath.entry import log, run
+from grokpath.entry import corpus_dir, log, run
 from grokpath.errors import GrokpathError
 from grokpath.extract import default_dtype, extract_pathways, select_samples
 from grokpath.tableio import read_jsonl, read_parquet
@@ -59,7 +59,7 @@ def main(args: dict) -> None:
     checkpoint = Path(args["checkpoint"])
     torch.set_num_threads(max(1, int(args.get("threads") or 1)))
     memorization = read_parquet(args["memorization"], MEMORIZATION_COLUMNS)
-    train_rows = load_train_rows(Path(args["corpus_dir"]), sorted(memorization["domain"].unique()))
+    train_rows = load_train_rows(Path(corpus_dir(args)), sorted(memorization["domain"].unique()))
     cap = args.get("max_per_domain")
     cap = None if cap in (None, "") else int(cap)
     samples = select_samples(memorization, train_rows, cap, int(args.get("seed", 0)))

@@ -17,7 +17,7 @@ def main(args):
     from grokpath import generalization
     from grokpath.tableio import read_parquet, write_parquet
 
-    items = read_parquet(args["items"], ["task", "domain", "doc_id", "step", "correct"])
+    items = read_parquet(args["per_item"], ["task", "domain", "doc_id", "step", "correct"])
     if args.get("contamination"):
         contamination = read_parquet(args["contamination"], ["domain", "doc_id", "contaminated"])
         before = items[["domain", "doc_id"]].drop_duplicates().shape[0]

@@ -9,7 +9,7 @@ Outputs: matches         Parquet (grokpath.matching.MATCH_COLUMNS)
 
 from pathlib import Path
 
-from grokpath.entry import run
+from grokpath.entry import corpus_dir, run
 
 
 def main(args):
@@ -23,7 +23,7 @@ def main(args):
     generalization = read_parquet(
         args["generalization"], ["domain", "doc_id", "gen_step", "generalized"]
     )
-    corpus = Path(args["corpus_dir"])
+    corpus = Path(corpus_dir(args))
     domains = sorted(set(memorization.domain) & set(generalization.domain))
     train_texts = {
         d: {r["sample_id"]: r["text"] for r in read_jsonl(corpus / d / "train.jsonl")}

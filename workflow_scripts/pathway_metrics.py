@@ -3,7 +3,7 @@
 Inputs: pathways (list of extraction parquets, one per step), memorization (parquet),
 checkpoints (the checkpoints folder holding step{S}/ for every step, or a list of step dirs:
 router matrices W_l for consistency are read from each step's safetensors).
-Outputs: edit_distance, consistency, baselines (tidy parquets; columns in grokpath.pathway_metrics).
+Outputs: edit_distance, consistency, routing (tidy parquets; columns in grokpath.pathway_metrics).
 Params: threshold (0.7), max_pairs, seed, final_step (default: the largest step given; the
 reference of router saturation).
 """
@@ -99,7 +99,7 @@ def main(args: dict) -> None:
         args["edit_distance"],
     )
     write_parquet(consistency_table(tables, router_weights, memorization), args["consistency"])
-    write_parquet(baselines_table(tables, final[0], top_k, memorization), args["baselines"])
+    write_parquet(baselines_table(tables, final[0], top_k, memorization), args["routing"])
 
 
 run(main, globals())

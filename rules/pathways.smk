@@ -1,0 +1,79 @@
+# Router pathways of training samples at every checkpoint, then Metric 1, Metric 2 and baselines.
+
+
+rule extract_pathways:
+    input:
+        checkpoint=checkpoint_for_step,
+        corpus=corpus_files(),
+        manifest=f"{RUN}/corpus/manifest.json",
+        memorization=f"{RUN}/memorization/samples.parquet",
+    output:
+        pathways=f"{RUN}/pathways/step{{step}}.parquet",
+    params:
+        max_per_domain=config["pathways"]["max_per_domain"],
+        seed=config["seed"],
+        batch_size=config["pathways"]["batch_size"],
+        max_length=config["pathways"]["max_length"],
+        dtype=config["pathways"]["dtype"],
+        device=config["device"],
+    threads: 2
+    log:
+        f"{RUN}/logs/extract_pathways/step{{step}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/extract_pathways/step{{step}}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=gpus(),
+        mem_mb=8000,
+        runtime=120,
+    script:
+        "../workflow_scripts/extract_pathways.py"
+
+
+rule pathway_metrics:
+    input:
+        pathways=pathway_tables(),
+        memorization=f"{RUN}/memorization/samples.parquet",
+        checkpoints=[checkpoint_dir(step) for step in STEPS],
+    output:
+        edit_distance=f"{RUN}/metrics/thr{{threshold}}/edit_distance.parquet",
+        consistency=f"{RUN}/metrics/thr{{threshold}}/consistency.parquet",
+        routing=f"{RUN}/metrics/thr{{threshold}}/routing.parquet",
+    params:
+        threshold=threshold_of,
+        max_pairs=config["pathways"]["max_pairs"],
+        seed=config["seed"],
+    threads: 2
+    log:
+        f"{RUN}/logs/pathway_metrics/thr{{threshold}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/pathway_metrics/thr{{threshold}}.tsv"
+    conda:
+        "../envs/stats.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../workflow_scripts/pathway_metrics.py"
+
+
+rule loss_baselines:
+    input:
+        losses=loss_tables(),
+        memorization=f"{RUN}/memorization/samples.parquet",
+    output:
+        baselines=f"{RUN}/metrics/loss_baselines.parquet",
+    params:
+        window=config["pathways"]["loss_ma_window"],
+    log:
+        f"{RUN}/logs/loss_baselines.log",
+    benchmark:
+        f"{RUN}/benchmarks/loss_baselines.tsv"
+    conda:
+        "../envs/stats.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../workflow_scripts/loss_baselines.py"
