@@ -36,6 +36,42 @@ def test_tiny_run_writes_every_table(tiny_run):
     assert set(probe["step"]) == set(steps) and probe["accuracy"].between(0, 1).all()
 
 
+TIDY = ["step", "domain", "group", "layer", "metric", "value", "se", "n"]
+
+
+def test_tiny_run_writes_pathways_and_metrics(tiny_run):
+    config = yaml.safe_load(TINY.read_text())
+    steps = config["checkpoints"]["steps"]
+    n_layers = config["model"]["num_layers"]
+    for step in steps:
+        pathways = pd.read_parquet(tiny_run / "pathways" / f"step{step}.parquet")
+        assert set(pathways["layer"]) == set(range(n_layers))
+        assert pathways["weights"].map(len).eq(config["model"]["num_experts"]).all()
+    metrics = tiny_run / "metrics" / f"thr{config['pathways']['threshold']}"
+    tables = {name: pd.read_parquet(metrics / f"{name}.parquet") for name in ("edit_distance", "consistency", "routing")}
+    tables["loss"] = pd.read_parquet(tiny_run / "metrics" / "loss_baselines.parquet")
+    for table in tables.values():
+        assert list(table.columns) == TIDY
+        assert set(table["step"]) == set(steps)
+    assert {"edit_distance_char", "edit_distance_id"} <= set(tables["edit_distance"]["metric"])
+    assert {"consistency_norm_mean_cos", "inconsistency_paper_formula"} <= set(tables["consistency"]["metric"])
+    assert {"routing_entropy", "router_saturation"} <= set(tables["routing"]["metric"])
+    assert {"training_loss", "training_loss_ma", "validation_loss"} <= set(tables["loss"]["metric"])
+
+
+def test_tiny_run_evaluates_every_checkpoint_on_every_task(tiny_run):
+    config = yaml.safe_load(TINY.read_text())
+    items = pd.read_parquet(tiny_run / "eval" / "items.parquet")
+    assert set(items["task"]) == set(config["evaluation"]["tasks"].values())
+    assert set(items["step"]) == set(config["checkpoints"]["steps"])
+    per_task = items.groupby(["task", "step"]).size()
+    assert (per_task == config["domains"]["math"]["lab"]["n_test"]).all()
+    generalization = pd.read_parquet(tiny_run / "eval" / "generalization.parquet")
+    assert {"task", "domain", "doc_id", "gen_step", "generalized"} <= set(generalization.columns)
+    matches = pd.read_parquet(tiny_run / "eval" / "matches.parquet")
+    assert list(matches.columns) == ["domain", "train_group", "test_group", "similarity", "delay", "n_train", "n_test"]
+
+
 def test_rerun_has_nothing_to_do(tiny_run):
     result = snakemake(tiny_run.parent.parent, TINY, "-n")
     assert result.returncode == 0
@@ -110,3 +146,28 @@ def loss_script(run_dir: Path, checkpoint: Path, out: Path, corpus: Path | None 
         "domains=[math,code,commonsense,domain_specific]", "batch_size=64", "max_length=32",
         "append_eos=true", "device=cpu", f"loss={out}",
     )
+
+
+def test_lm_eval_cli_agrees_with_our_per_item_table(tiny_run, tmp_path):
+    """The reference scorer, run as users would run it, gives the accuracy our tables hold."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    step = 30
+    tasks_dir = tiny_run / "eval" / "chunks" / "chunk0.tasks"
+    command = [
+        sys.executable, "-m", "lm_eval", "--model", "hf",
+        "--model_args", f"pretrained={tiny_run / 'checkpoints' / f'step{step}'},max_length=32,dtype=float32",
+        "--tasks", "lab_math,lab_commonsense", "--include_path", str(tasks_dir),
+        "--device", "cpu", "--batch_size", "8", "--output_path", str(tmp_path / "cli"),
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(next((tmp_path / "cli").rglob("results_*.json")).read_text())["results"]
+    items = pd.read_parquet(tiny_run / "eval" / "items.parquet")
+    ours = items[items["step"] == step].groupby("task")["correct"].mean()
+    assert results["lab_math"]["exact_match,strip"] == pytest.approx(ours["lab_math"])
+    assert results["lab_commonsense"]["acc,none"] == pytest.approx(ours["lab_commonsense"])
