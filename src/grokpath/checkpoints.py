@@ -11,11 +11,22 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from grokpath.errors import GrokpathError
 
 CHECKPOINT_META = "grokpath_checkpoint.json"
-WEIGHT_GLOBS = ("*.safetensors", "pytorch_model*.bin")
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 
 
-def weight_files(checkpoint_dir: Path) -> list[Path]:
-    return sorted(p for pattern in WEIGHT_GLOBS for p in checkpoint_dir.glob(pattern))
+def check_checkpoint_dir(path: str | Path, shown_as: str | Path | None = None) -> None:
+    """Fail unless `path` holds an HF model: config.json and weights.
+
+    `shown_as` is the name used in the message, for checks run on a temporary directory.
+    """
+    path = Path(path)
+    name = shown_as if shown_as is not None else path
+    if not (path / "config.json").is_file():
+        raise GrokpathError(f"checkpoint dir {name} has no config.json")
+    if not any(any(path.glob(pattern)) for pattern in WEIGHT_PATTERNS):
+        raise GrokpathError(
+            f"checkpoint dir {name} has no weights (expected *.safetensors or pytorch_model*.bin)"
+        )
 
 
 def checkpoint_step(checkpoint_dir: str | Path) -> int:
@@ -28,10 +39,7 @@ def checkpoint_step(checkpoint_dir: str | Path) -> int:
 
 def load_checkpoint(checkpoint_dir: str | Path, device, dtype=None):
     checkpoint_dir = Path(checkpoint_dir)
-    if not (checkpoint_dir / "config.json").is_file():
-        raise GrokpathError(f"checkpoint dir {checkpoint_dir} has no config.json")
-    if not weight_files(checkpoint_dir):
-        raise GrokpathError(f"checkpoint dir {checkpoint_dir} has no weights (expected *.safetensors)")
+    check_checkpoint_dir(checkpoint_dir)
     try:
         model = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=dtype or torch.float32)
     except Exception as exc:  # safetensors/torch raise many types for a damaged file

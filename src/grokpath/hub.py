@@ -22,6 +22,7 @@ import httpx2
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.errors import RepositoryNotFoundError
 
+from grokpath.checkpoints import CHECKPOINT_META, WEIGHT_PATTERNS, check_checkpoint_dir
 from grokpath.errors import GrokpathError
 from grokpath.tableio import atomic_dir, write_json
 
@@ -29,8 +30,6 @@ log = logging.getLogger("grokpath.hub")
 
 # OLMoE-1B-7B: 1024 sequences of 4096 tokens per optimizer step.
 TOKENS_PER_STEP = 4_194_304
-WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
-CHECKPOINT_META = "grokpath_checkpoint.json"
 _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
 
 
@@ -86,23 +85,6 @@ def check_revision(repo_id: str, revision: str, endpoint: str | None = None) -> 
         else f"no close match among {len(names)} branches/tags"
     )
     raise GrokpathError(f"revision {revision!r} not found in {repo_id}; {hint}")
-
-
-def check_checkpoint_dir(
-    path: str | os.PathLike, shown_as: str | os.PathLike | None = None
-) -> None:
-    """Fail unless `path` holds a loadable HF model: config.json and weights.
-
-    `shown_as` is the name used in the message, for checks run on a temporary directory.
-    """
-    path = Path(path)
-    name = shown_as if shown_as is not None else path
-    if not (path / "config.json").is_file():
-        raise GrokpathError(f"checkpoint dir {name} has no config.json")
-    if not any(any(path.glob(pattern)) for pattern in WEIGHT_PATTERNS):
-        raise GrokpathError(
-            f"checkpoint dir {name} has no weights (expected *.safetensors or pytorch_model*.bin)"
-        )
 
 
 def resolve_commit(repo_id: str, revision: str, endpoint: str | None = None) -> str:

@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from grokpath.balance import RouterBalance
+from grokpath.checkpoints import CHECKPOINT_META
 from grokpath.errors import GrokpathError
 from grokpath.lab_model import init_lab_model
 from grokpath.probe import probe_accuracy
@@ -26,7 +27,6 @@ from grokpath.tableio import atomic_dir, read_jsonl, write_parquet
 from grokpath.tokens import encode_samples, resolve_device
 
 log = logging.getLogger("grokpath.pretrain")
-CHECKPOINT_META = "grokpath_checkpoint.json"
 
 
 @dataclass
