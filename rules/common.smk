@@ -84,6 +84,10 @@ def pathway_tables():
     return expand(f"{RUN}/pathways/step{{step}}.parquet", step=STEPS)
 
 
+def router_tables():
+    return expand(f"{RUN}/pathways/step{{step}}.routers.parquet", step=STEPS)
+
+
 def eval_chunks():
     """Checkpoints are evaluated in chunks of `checkpoints_per_job` (one lm-eval process each)."""
     size = config["evaluation"]["checkpoints_per_job"]

@@ -9,6 +9,7 @@ rule extract_pathways:
         memorization=f"{RUN}/memorization/samples.parquet",
     output:
         pathways=f"{RUN}/pathways/step{{step}}.parquet",
+        routers=f"{RUN}/pathways/step{{step}}.routers.parquet",
     params:
         max_per_domain=config["pathways"]["max_per_domain"],
         seed=config["seed"],
@@ -35,7 +36,7 @@ rule pathway_metrics:
     input:
         pathways=pathway_tables(),
         memorization=f"{RUN}/memorization/samples.parquet",
-        checkpoints=[checkpoint_dir(step) for step in STEPS],
+        routers=router_tables(),
     output:
         edit_distance=f"{RUN}/metrics/thr{{threshold}}/edit_distance.parquet",
         consistency=f"{RUN}/metrics/thr{{threshold}}/consistency.parquet",

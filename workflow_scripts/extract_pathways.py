@@ -1,7 +1,9 @@
 """Extract per-sample router pathways of one checkpoint (rule `extract_pathways`).
 
-Inputs: checkpoint (HF dir), corpus_dir (with {domain}/train.jsonl), memorization (parquet).
-Output: pathways (parquet; columns in grokpath.extract). Params: step (default: from the
+Inputs: checkpoint (HF dir), manifest (corpus/manifest.json; the corpus is its folder),
+memorization (parquet).
+Outputs: pathways (parquet; columns in grokpath.extract), routers (the router matrices;
+columns in grokpath.routers.ROUTER_COLUMNS). Params: step (default: from the
 checkpoint's grokpath_checkpoint.json), max_per_domain (null = no cap), seed, batch_size,
 max_length, device (auto|cpu|cuda...), dtype (auto|float32|bfloat16|float16).
 """
@@ -14,6 +16,7 @@ import torch
 from grokpath.entry import corpus_dir, log, run
 from grokpath.errors import GrokpathError
 from grokpath.extract import default_dtype, extract_pathways, select_samples
+from grokpath.routers import find_routers, write_router_table
 from grokpath.tableio import read_jsonl, read_parquet
 
 MEMORIZATION_COLUMNS = ["domain", "sample_id", "t_star", "memorized"]
@@ -72,6 +75,7 @@ def main(args: dict) -> None:
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     # load straight in the compute dtype: a 7B model in fp32 first would need twice the memory
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype)
+    write_router_table(find_routers(model), args["routers"])
     extract_pathways(
         model,
         tokenizer,

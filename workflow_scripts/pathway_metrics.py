@@ -1,14 +1,13 @@
 """Metric 1, Metric 2 and baselines from the pathway tables of every step (rule `pathway_metrics`).
 
 Inputs: pathways (list of extraction parquets, one per step), memorization (parquet),
-checkpoints (the checkpoints folder holding step{S}/ for every step, or a list of step dirs:
-router matrices W_l for consistency are read from each step's safetensors).
+routers (list of `step{S}.routers.parquet` written by extraction: the router matrices W_l
+that Metric 2 embeds experts with).
 Outputs: edit_distance, consistency, routing (tidy parquets; columns in grokpath.pathway_metrics).
 Params: threshold (0.7), max_pairs, seed, final_step (default: the largest step given; the
 reference of router saturation).
 """
 
-import json
 import re
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from grokpath.pathway_metrics import (
     edit_distance_table,
 )
 from grokpath.pathways import PAPER_THRESHOLD, load_pathway_table
-from grokpath.routers import router_spec_from_checkpoint
+from grokpath.routers import read_router_table
 from grokpath.tableio import read_parquet, write_parquet
 
 MEMORIZATION_COLUMNS = ["domain", "sample_id", "t_star", "memorized"]
@@ -31,27 +30,12 @@ def as_list(value) -> list:
     return [value] if isinstance(value, (str, Path)) else list(value)
 
 
-def step_of_checkpoint(path: Path) -> int | None:
-    meta = path / "grokpath_checkpoint.json"
-    if meta.exists():
-        return int(json.loads(meta.read_text())["step"])
-    match = re.fullmatch(r"step(\d+)", path.name)
-    return int(match.group(1)) if match else None
-
-
-def checkpoint_dirs_by_step(checkpoints) -> dict[int, Path]:
-    """Accept the checkpoints folder, one step dir, or a list of step dirs."""
-    found: dict[int, Path] = {}
-    for entry in map(Path, as_list(checkpoints)):
-        step = step_of_checkpoint(entry)
-        candidates = (
-            [entry] if step is not None else sorted(p for p in entry.iterdir() if p.is_dir())
-        )
-        for path in candidates:
-            step = step_of_checkpoint(path)
-            if step is not None:
-                found[step] = path
-    return found
+def step_of_router_table(path) -> int:
+    """`.../step{S}.routers.parquet` -> S."""
+    match = re.search(r"step(\d+)", Path(path).name)
+    if not match:
+        raise GrokpathError(f"{path}: router table name must contain step<S>")
+    return int(match.group(1))
 
 
 def main(args: dict) -> None:
@@ -72,16 +56,17 @@ def main(args: dict) -> None:
     if not final:
         raise GrokpathError(f"final_step {final_step}: no pathway table for it among {steps}")
 
-    dirs = checkpoint_dirs_by_step(args["checkpoints"])
-    missing = [s for s in steps if s not in dirs]
-    if missing:
-        raise GrokpathError(f"{args['checkpoints']}: no checkpoint for step(s) {missing}")
+    router_paths = as_list(args["routers"])
+    if len(router_paths) != len(tables):
+        raise GrokpathError(f"{len(router_paths)} router tables for {len(tables)} pathway tables")
+    # Rules pass both lists in step order; sorted again here for command-line use.
+    router_paths = [p for _, p in sorted(zip(map(step_of_router_table, router_paths), router_paths))]
     router_weights, top_k = {}, None
-    for table in tables:
-        spec = router_spec_from_checkpoint(dirs[table.step])
+    for table, path in zip(tables, router_paths):
+        spec = read_router_table(path)
         if list(spec.layers) != table.layers.tolist():
             raise GrokpathError(
-                f"{dirs[table.step]}: router layers {spec.layers} differ from the pathway table's "
+                f"{path}: router layers {spec.layers} differ from the pathway table's "
                 f"{table.layers.tolist()}"
             )
         router_weights[table.step] = spec.stacked_weights().numpy()

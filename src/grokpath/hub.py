@@ -22,7 +22,7 @@ import httpx2
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.errors import RepositoryNotFoundError
 
-from grokpath.checkpoints import CHECKPOINT_META, WEIGHT_PATTERNS, check_checkpoint_dir
+from grokpath.checkpoints import CHECKPOINT_META, check_checkpoint_dir
 from grokpath.errors import GrokpathError
 from grokpath.tableio import atomic_dir, write_json
 

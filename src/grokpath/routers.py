@@ -177,3 +177,40 @@ def router_spec_from_checkpoint(checkpoint: str | Path) -> RouterSpec:
     spec.weights = weights
     spec.modules = []
     return spec
+
+
+ROUTER_COLUMNS = ["layer", "expert", "top_k", "weight"]
+
+
+def write_router_table(spec: RouterSpec, dest: str | Path) -> None:
+    """The router matrices as Parquet (layer, expert, top_k, weight row), so metric jobs need
+    neither the checkpoint (a 14 GB download at paper scale, `temp()` there) nor torch."""
+    import pandas as pd
+
+    from grokpath.tableio import write_parquet
+
+    rows = [
+        {"layer": layer, "expert": expert, "top_k": spec.top_k, "weight": row}
+        for layer, matrix in zip(spec.layers, spec.stacked_weights().numpy())
+        for expert, row in enumerate(matrix)
+    ]
+    write_parquet(pd.DataFrame(rows, columns=ROUTER_COLUMNS), dest)
+
+
+def read_router_table(path: str | Path) -> RouterSpec:
+    import numpy as np
+
+    from grokpath.tableio import read_parquet
+
+    table = read_parquet(path, ROUTER_COLUMNS).sort_values(["layer", "expert"])
+    if table.empty:
+        raise GrokpathError(f"{path}: no router rows")
+    layers = sorted(int(layer) for layer in table["layer"].unique())
+    weights = [
+        torch.from_numpy(np.stack(table.loc[table["layer"] == layer, "weight"].to_numpy()).astype(np.float32))
+        for layer in layers
+    ]
+    return RouterSpec(
+        layers=layers, weights=weights, num_experts=int(weights[0].shape[0]),
+        top_k=int(table["top_k"].iloc[0]), norm_topk_prob=False,
+    )
