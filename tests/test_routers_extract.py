@@ -299,20 +299,22 @@ def test_workflow_scripts_end_to_end(tmp_path, monkeypatch):
             "".join(json.dumps(r) + "\n" for r in rows)
         )
     tokenizer = word_tokenizer()
-    paths = []
+    paths, routers = [], []
     for step, seed in ((100, 0), (200, 1)):
         ckpt = tmp_path / "checkpoints" / f"step{step}"
         tiny_olmoe(seed=seed).save_pretrained(ckpt)
         tokenizer.save_pretrained(ckpt)
         (ckpt / "grokpath_checkpoint.json").write_text(json.dumps({"step": step, "source": "lab"}))
         paths.append(tmp_path / f"pathways_{step}.parquet")
+        routers.append(tmp_path / f"step{step}.routers.parquet")
         run_script(
             "workflow_scripts/extract_pathways.py",
             monkeypatch,
             checkpoint=ckpt,
-            corpus_dir=tmp_path / "corpus",
+            manifest=tmp_path / "corpus" / "manifest.json",
             memorization=tmp_path / "memorization.parquet",
             pathways=paths[-1],
+            routers=routers[-1],
             max_per_domain=6,
             seed=0,
             batch_size=4,
@@ -320,14 +322,14 @@ def test_workflow_scripts_end_to_end(tmp_path, monkeypatch):
             device="cpu",
         )
     out = {
-        name: tmp_path / f"{name}.parquet" for name in ("edit_distance", "consistency", "baselines")
+        name: tmp_path / f"{name}.parquet" for name in ("edit_distance", "consistency", "routing")
     }
     run_script(
         "workflow_scripts/pathway_metrics.py",
         monkeypatch,
         pathways="[" + ",".join(str(p) for p in paths) + "]",
         memorization=tmp_path / "memorization.parquet",
-        checkpoints=tmp_path / "checkpoints",
+        routers="[" + ",".join(str(p) for p in routers) + "]",
         threshold=0.7,
         max_pairs=1000,
         seed=0,
@@ -341,6 +343,6 @@ def test_workflow_scripts_end_to_end(tmp_path, monkeypatch):
     assert {"consistency_norm_mean_cos", "inconsistency_paper_formula"} <= set(
         consistency["metric"]
     )
-    baselines = pd.read_parquet(out["baselines"])
+    baselines = pd.read_parquet(out["routing"])
     final = baselines[(baselines["metric"] == "router_saturation") & (baselines["step"] == 200)]
     np.testing.assert_allclose(final["value"], 1.0)  # the final step saturates against itself
