@@ -5,6 +5,9 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+report: "report/workflow.rst"
+
+
 # The embedded default, unless --configfile names another: a paper-scale config must not
 # inherit the lab's keys through Snakemake's merge of config files.
 if not workflow.overwrite_configfiles:
@@ -18,6 +21,7 @@ include: "rules/checkpoints.smk"
 include: "rules/loss.smk"
 include: "rules/pathways.smk"
 include: "rules/evaluation.smk"
+include: "rules/analysis.smk"
 
 
 rule all:

@@ -68,7 +68,7 @@ def final_outputs():
     ]
     if is_lab("checkpoints"):
         outputs.append(f"{RUN}/train/probe.parquet")
-    return outputs
+    return outputs + analysis_outputs()
 
 
 def threshold_of(wildcards):

@@ -56,6 +56,18 @@ PREDICTORS = [
 PREDICTOR_BY_NAME = {p.name: p for p in PREDICTORS}
 PATHWAY_PREDICTORS = ["edit_distance", "consistency", "routing_entropy"]
 
+# What the paper reports (v4), to print beside ours: Fig 7's R^2 per predictor and Table 1's
+# Pearson range over the four domains.
+PAPER_FIG7_R2 = {
+    "edit_distance": 0.91,
+    "consistency": 0.89,
+    "training_loss": 0.41,
+    "training_loss_ma": 0.63,
+    "validation_loss": 0.33,
+}
+PAPER_TABLE1_PEARSON = {"edit_distance": (-0.98, -0.93), "consistency": (0.92, 0.99)}
+FIG7_PREDICTORS = list(PAPER_FIG7_R2)
+
 CORRELATION_COLUMNS = [
     "domain", "predictor", "metric", "group", "n_checkpoints", "steps", "rise_found",
     "pearson_r", "pearson_p", "pearson_ci_low", "pearson_ci_high",
@@ -80,6 +92,23 @@ def domain_accuracy(items: pd.DataFrame, contamination: pd.DataFrame) -> pd.Data
     grouped = clean.assign(correct=clean["correct"].astype(float)).groupby(["domain", "step"])
     table = grouped["correct"].agg(accuracy="mean", n_items="size").reset_index()
     return table.astype({"step": "int64", "n_items": "int64"}).sort_values(["domain", "step"])
+
+
+def accuracy_by_test_group(
+    items: pd.DataFrame, generalization: pd.DataFrame, contamination: pd.DataFrame
+) -> pd.DataFrame:
+    """domain, test_group, step, accuracy: accuracy of the items generalized at each step (Fig 2)."""
+    clean = drop_contaminated(items, contamination)
+    keys = ["task", "domain", "doc_id"]
+    generalized = generalization[generalization["generalized"].astype(bool)]
+    joined = clean.merge(generalized[keys + ["gen_step"]], on=keys, how="inner")
+    joined = joined.assign(correct=joined["correct"].astype(float), test_group=joined["gen_step"])
+    table = (
+        joined.groupby(["domain", "test_group", "step"])["correct"]
+        .agg(accuracy="mean", n_items="size")
+        .reset_index()
+    )
+    return table.astype({"test_group": "int64", "step": "int64", "n_items": "int64"})
 
 
 @dataclass(frozen=True)
@@ -122,12 +151,19 @@ def accuracy_with_window(
     return pd.concat(frames, ignore_index=True)
 
 
+def window_rule_text(rise_fraction: float, min_gain: float, min_checkpoints: int) -> str:
+    return (
+        "Per domain, from the first checkpoint after which test accuracy stays at or above "
+        f"first + {rise_fraction} x (max - first) to the last checkpoint, at least "
+        f"{min_checkpoints} checkpoints; a domain whose accuracy gains less than {min_gain} has "
+        "no rise: all its checkpoints are used, it is flagged, and it stays out of the pooled fit."
+    )
+
+
 # ---------------------------------------------------------------- predictor series
 
 
-def metric_series(
-    table: pd.DataFrame, metric: str, group: str, layer: str = "all"
-) -> pd.DataFrame:
+def metric_series(table: pd.DataFrame, metric: str, group: str, layer: str = "all") -> pd.DataFrame:
     """domain, step, value of one metric for one group and layer."""
     rows = table[
         (table["metric"] == metric) & (table["group"] == group) & (table["layer"] == layer)
@@ -181,19 +217,38 @@ def spearman(x, y) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
-def bootstrap_ci(
-    x, y, statistic, n_resamples: int, confidence: float, rng: np.random.Generator
-) -> tuple[float, float, int]:
-    """Percentile CI of statistic(x, y) over checkpoints resampled in pairs with replacement.
+def row_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson r of each row pair of two (resamples, n) arrays; NaN where a row is constant."""
+    xc = x - x.mean(axis=1, keepdims=True)
+    yc = y - y.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((xc**2).sum(axis=1) * (yc**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (xc * yc).sum(axis=1) / denominator
+    return np.where(denominator > 0, r, np.nan)
 
-    Resamples where the statistic is undefined (a constant side: few distinct checkpoints are
-    drawn) are dropped; the count kept is returned so a CI from few resamples is visible.
+
+def row_spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman rho per row: Pearson of the average ranks (scipy's definition)."""
+    return row_pearson(scipy_stats.rankdata(x, axis=1), scipy_stats.rankdata(y, axis=1))
+
+
+ROW_STATISTICS = {"pearson": row_pearson, "spearman": row_spearman}
+
+
+def bootstrap_ci(
+    x, y, statistic: str, n_resamples: int, confidence: float, rng: np.random.Generator
+) -> tuple[float, float, int]:
+    """Percentile CI of a correlation over checkpoints resampled in pairs with replacement.
+
+    `statistic` is "pearson" or "spearman". Resamples where it is undefined (a constant side:
+    few distinct checkpoints drawn) are dropped; the count kept is returned so that a CI
+    resting on few resamples is visible.
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     if _degenerate(x, y):
         return float("nan"), float("nan"), 0
     index = rng.integers(0, len(x), size=(n_resamples, len(x)))
-    values = np.array([statistic(x[i], y[i])[0] for i in index])
+    values = ROW_STATISTICS[statistic](x[index], y[index])
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return float("nan"), float("nan"), 0
@@ -219,11 +274,13 @@ def ols_fit(x, y, confidence: float = 0.95) -> LinearFit | None:
         return None
     result = sm.OLS(y, sm.add_constant(x)).fit()
     ci = result.conf_int(alpha=1 - confidence)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = float(result.rsquared)  # undefined (NaN) when accuracy does not vary
     return LinearFit(
         slope=float(result.params[1]),
         intercept=float(result.params[0]),
         slope_ci=(float(ci[1, 0]), float(ci[1, 1])),
-        r2=float(result.rsquared),
+        r2=r2,
         mse=float(np.mean(result.resid**2)),
         result=result,
     )
@@ -252,9 +309,9 @@ def loo_predictive_r2(x, y) -> float:
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     n = len(x)
-    total = np.sum((y - y.mean()) ** 2)
-    if n < 4 or total == 0:
+    if n < 4 or np.ptp(y) == 0:
         return float("nan")
+    total = np.sum((y - y.mean()) ** 2)
     press = 0.0
     for left_out in range(n):
         keep = np.arange(n) != left_out
@@ -309,8 +366,8 @@ def correlation_row(
     x, y = part["x"].to_numpy(float), part["accuracy"].to_numpy(float)
     r, r_p = pearson(x, y)
     rho, rho_p = spearman(x, y)
-    r_low, r_high, n_boot = bootstrap_ci(x, y, pearson, n_resamples, confidence, rng)
-    rho_low, rho_high, _ = bootstrap_ci(x, y, spearman, n_resamples, confidence, rng)
+    r_low, r_high, n_boot = bootstrap_ci(x, y, "pearson", n_resamples, confidence, rng)
+    rho_low, rho_high, _ = bootstrap_ci(x, y, "spearman", n_resamples, confidence, rng)
     fit = ols_fit(x, y, confidence)
     spec = PREDICTOR_BY_NAME[predictor]
     return {
@@ -374,9 +431,7 @@ def _nested_row(domain, metric, loss, n, test: NestedTest | None) -> dict:
     return dict(zip(NESTED_COLUMNS, (domain, metric, loss, n, *values)))
 
 
-def pooled_fit_bands(
-    points: pd.DataFrame, confidence: float, n_grid: int = 50
-) -> pd.DataFrame:
+def pooled_fit_bands(points: pd.DataFrame, confidence: float, n_grid: int = 50) -> pd.DataFrame:
     """Fitted line and CI band of accuracy on each predictor over the pooled window (Fig 7)."""
     frames = []
     for predictor in (p.name for p in PREDICTORS):

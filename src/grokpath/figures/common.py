@@ -33,8 +33,12 @@ plt.rcParams.update(
 
 def save_figure(fig: plt.Figure, png: str | os.PathLike, pdf: str | os.PathLike) -> None:
     """Write both formats atomically, then free the figure."""
+    # solve the constrained layout once and freeze it: each save would otherwise solve it again
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
     for path, fmt in ((png, "png"), (pdf, "pdf")):
         with atomic_path(path) as tmp:
+            # tight: a suptitle wider than a one-panel figure would otherwise be cut off
             fig.savefig(tmp, format=fmt, bbox_inches="tight")
     plt.close(fig)
 
@@ -43,8 +47,13 @@ def panel_grid(n_panels: int, max_columns: int = 5, size: tuple[float, float] = 
     """A figure with n_panels axes in rows of at most max_columns; spare axes are hidden."""
     columns = min(n_panels, max_columns)
     rows = math.ceil(n_panels / columns)
+    # constrained layout keeps twin axes' labels, suptitles and figure legends apart
     fig, axes = plt.subplots(
-        rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False
+        rows,
+        columns,
+        figsize=(size[0] * columns, size[1] * rows),
+        squeeze=False,
+        layout="constrained",
     )
     flat = axes.ravel()
     for spare in flat[n_panels:]:

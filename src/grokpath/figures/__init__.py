@@ -1,0 +1,10 @@
+"""Paper figures, one module per family; each figure is a function of tidy tables that writes a
+PNG and a PDF. `grokpath.figures.render` reads a rule's named inputs and calls the right one.
+
+- grokking: Fig 1 (memorized per step vs generalized), Fig 2 (matched group pairs)
+- pathways: Figs 4 and 6 (metric + loss of memorized groups), Fig 5 (per layer),
+  Fig 12 (cross-domain), Fig 13 (routing entropy vs distance)
+- correlation: Table 1 (CSV + rendered), Fig 7 (metric vs accuracy with fits)
+- ablations: Fig 9 (routing threshold), Figs 10-11 (eps, delta)
+- theory: Fig 8 (effective dimension vs edit distance in the toy MoE)
+"""

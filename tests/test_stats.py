@@ -1,0 +1,293 @@
+"""grokpath.stats against values computed by hand or by scipy/numpy directly on fixed data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+import analysis_tables as T
+from grokpath import stats
+from grokpath.errors import GrokpathError
+
+X = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+Y = np.array([0.10, 0.25, 0.20, 0.45, 0.60, 0.58])
+
+
+# ---------------------------------------------------------------- accuracy and its window
+
+
+def test_domain_accuracy_drops_contaminated_items():
+    items = pd.DataFrame({
+        "task": "t", "domain": ["a"] * 6 + ["b"] * 2, "doc_id": [0, 1, 2, 0, 1, 2, 0, 0],
+        "step": [10, 10, 10, 20, 20, 20, 10, 20],
+        "correct": [True, False, True, True, True, False, False, True],
+        "score": 0.0, "prediction": "",
+    })  # fmt: skip
+    contamination = pd.DataFrame({
+        "domain": ["a", "a", "a", "b"], "doc_id": [0, 1, 2, 0], "task": "t",
+        "min_k_pp": 0.0, "n_tokens": 1, "contaminated": [False, False, True, False],
+    })  # fmt: skip
+    table = stats.domain_accuracy(items, contamination).set_index(["domain", "step"])
+    # domain a keeps doc 0 and 1: step 10 -> (1 + 0) / 2, step 20 -> (1 + 1) / 2
+    assert table.loc[("a", 10), "accuracy"] == 0.5
+    assert table.loc[("a", 20), "accuracy"] == 1.0
+    assert table.loc[("a", 10), "n_items"] == 2
+    assert table.loc[("b", 20), "accuracy"] == 1.0
+
+
+def test_domain_accuracy_fails_when_everything_is_contaminated():
+    items = pd.DataFrame({"task": "t", "domain": "a", "doc_id": [0], "step": [1], "correct": [True],
+                          "score": 0.0, "prediction": ""})  # fmt: skip
+    contamination = pd.DataFrame({"domain": ["a"], "doc_id": [0], "task": "t", "min_k_pp": 0.0,
+                                  "n_tokens": 1, "contaminated": [True]})  # fmt: skip
+    with pytest.raises(GrokpathError, match="no test items left"):
+        stats.domain_accuracy(items, contamination)
+
+
+@pytest.mark.parametrize(
+    "accuracy, rise_fraction, min_gain, min_checkpoints, start, rise_found",
+    [
+        # level = 0 + 0.1 * 0.9 = 0.09: from index 2 on every value is above it
+        ([0.0, 0.0, 0.1, 0.5, 0.8, 0.9], 0.1, 0.05, 2, 2, True),
+        # the same, but at least 5 checkpoints: extended back to index 1
+        ([0.0, 0.0, 0.1, 0.5, 0.8, 0.9], 0.1, 0.05, 5, 1, True),
+        # an early spike that falls back does not start the window: the rise is sustained from 3
+        ([0.0, 0.5, 0.05, 0.6, 0.7], 0.1, 0.05, 2, 3, True),
+        # level = 0.2 + 0.5 * 0.6 = 0.5: index 3 (0.6) is the first that stays above
+        ([0.2, 0.3, 0.45, 0.6, 0.7, 0.8], 0.5, 0.05, 2, 3, True),
+        # a gain of 0.03 is below min_gain: no rise, every checkpoint
+        ([0.50, 0.52, 0.51, 0.53], 0.1, 0.05, 2, 0, False),
+    ],
+)
+def test_sustained_rise_window(
+    accuracy, rise_fraction, min_gain, min_checkpoints, start, rise_found
+):
+    window = stats.sustained_rise_window(
+        np.array(accuracy), rise_fraction, min_gain, min_checkpoints
+    )
+    assert window == stats.Window(start, rise_found)
+
+
+def test_accuracy_with_window_flags_rows_per_domain():
+    accuracy = pd.DataFrame({
+        "domain": ["a"] * 4 + ["b"] * 4, "step": [1, 2, 3, 4] * 2,
+        "accuracy": [0.0, 0.0, 0.5, 0.9, 0.4, 0.4, 0.41, 0.4], "n_items": 10,
+    })  # fmt: skip
+    table = stats.accuracy_with_window(accuracy, 0.1, 0.05, 2)
+    a, b = table[table["domain"] == "a"], table[table["domain"] == "b"]
+    assert a["in_window"].tolist() == [False, False, True, True]
+    assert a["rise_found"].all() and not b["rise_found"].any()
+    assert b["in_window"].all()
+
+
+# ---------------------------------------------------------------- correlations
+
+
+def test_pearson_and_spearman_match_scipy():
+    r, p = stats.pearson(X, Y)
+    reference = scipy_stats.pearsonr(X, Y)
+    assert (r, p) == pytest.approx((reference.statistic, reference.pvalue))
+    rho, p = stats.spearman(X, Y)
+    reference = scipy_stats.spearmanr(X, Y)
+    assert (rho, p) == pytest.approx((reference.statistic, reference.pvalue))
+
+
+def test_pearson_by_hand():
+    # x = 1, 2, 3; y = 1, 3, 2: r = cov / (sx sy) = 0.5 / (1 * 1) = 0.5
+    r, _ = stats.pearson([1, 2, 3], [1, 3, 2])
+    assert r == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("x, y", [([1, 1, 1], [1, 2, 3]), ([1, 2, 3], [4, 4, 4]), ([1, 2], [1, 2])])
+def test_correlations_undefined_give_nan(x, y):
+    assert all(np.isnan(v) for v in stats.pearson(x, y) + stats.spearman(x, y))
+
+
+def test_row_statistics_match_scipy_row_by_row():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(5, 7)), rng.normal(size=(5, 7))
+    x[2, 3] = x[2, 4]  # a tie, which Spearman resolves with average ranks
+    for row in range(5):
+        assert stats.row_pearson(x, y)[row] == pytest.approx(
+            scipy_stats.pearsonr(x[row], y[row])[0]
+        )
+        assert stats.row_spearman(x, y)[row] == pytest.approx(
+            scipy_stats.spearmanr(x[row], y[row])[0]
+        )
+    constant = np.ones((1, 4))
+    assert np.isnan(stats.row_pearson(constant, np.arange(4.0)[None]))[0]
+
+
+def test_bootstrap_ci_is_the_percentile_interval_of_paired_resamples():
+    low, high, kept = stats.bootstrap_ci(X, Y, "pearson", 500, 0.9, np.random.default_rng(3))
+    index = np.random.default_rng(3).integers(0, len(X), size=(500, len(X)))
+    values = []
+    for rows in index:
+        if np.ptp(X[rows]) and np.ptp(Y[rows]):
+            values.append(scipy_stats.pearsonr(X[rows], Y[rows])[0])
+    assert kept == len(values)
+    assert (low, high) == pytest.approx(tuple(np.percentile(values, [5, 95])))
+    assert low <= stats.pearson(X, Y)[0] <= high
+
+
+def test_bootstrap_ci_is_seeded():
+    first = stats.bootstrap_ci(X, Y, "spearman", 200, 0.95, np.random.default_rng(11))
+    second = stats.bootstrap_ci(X, Y, "spearman", 200, 0.95, np.random.default_rng(11))
+    assert first == second
+
+
+# ---------------------------------------------------------------- fits
+
+
+def test_ols_fit_matches_linregress():
+    fit = stats.ols_fit(X, Y, 0.95)
+    reference = scipy_stats.linregress(X, Y)
+    assert fit.slope == pytest.approx(reference.slope)
+    assert fit.intercept == pytest.approx(reference.intercept)
+    assert fit.r2 == pytest.approx(reference.rvalue**2)
+    residuals = Y - (reference.intercept + reference.slope * X)
+    assert fit.mse == pytest.approx(np.mean(residuals**2))
+    half_width = scipy_stats.t.ppf(0.975, len(X) - 2) * reference.stderr
+    assert fit.slope_ci == pytest.approx(
+        (reference.slope - half_width, reference.slope + half_width)
+    )
+
+
+def test_ols_fit_undefined_for_constant_x():
+    assert stats.ols_fit([2, 2, 2], [1, 2, 3]) is None
+
+
+def test_fit_band_passes_through_the_line_and_brackets_it():
+    fit = stats.ols_fit(X, Y, 0.95)
+    band = stats.fit_band(fit, np.array([1.0, 3.5, 6.0]), 0.95)
+    assert band["fit"].to_numpy() == pytest.approx(fit.intercept + fit.slope * band["x"].to_numpy())
+    assert (band["ci_low"] < band["fit"]).all() and (band["fit"] < band["ci_high"]).all()
+
+
+def test_loo_predictive_r2_matches_the_hat_matrix_press():
+    design = np.column_stack([np.ones_like(X), X])
+    hat = design @ np.linalg.inv(design.T @ design) @ design.T
+    residuals = Y - hat @ Y
+    press = np.sum((residuals / (1 - np.diag(hat))) ** 2)
+    expected = 1 - press / np.sum((Y - Y.mean()) ** 2)
+    assert stats.loo_predictive_r2(X, Y) == pytest.approx(expected)
+    assert np.isnan(stats.loo_predictive_r2(X[:3], Y[:3]))
+
+
+def test_nested_f_test_by_formula():
+    base = np.array([3.0, 2.5, 2.7, 1.9, 1.5, 1.6])
+    extra = np.array([0.2, 0.1, 0.5, 0.4, 0.9, 0.7])
+
+    def ssr(*columns):
+        design = np.column_stack([np.ones(len(Y)), *columns])
+        coefficients = np.linalg.lstsq(design, Y, rcond=None)[0]
+        return np.sum((Y - design @ coefficients) ** 2)
+
+    restricted, full = ssr(base), ssr(base, extra)
+    f = (restricted - full) / (full / (len(Y) - 3))
+    test = stats.nested_f_test(Y, base, extra)
+    assert test.f == pytest.approx(f)
+    assert test.p == pytest.approx(scipy_stats.f.sf(f, 1, len(Y) - 3))
+    assert (test.df_num, test.df_denom) == (1, 3)
+    assert test.r2_full >= test.r2_restricted
+
+
+def test_nested_f_test_needs_four_points_and_independent_columns():
+    assert stats.nested_f_test(Y[:3], X[:3], X[:3] ** 2) is None
+    assert stats.nested_f_test(Y, X, 2 * X) is None
+
+
+# ---------------------------------------------------------------- tables on the fixture
+
+
+@pytest.fixture(scope="module")
+def points():
+    accuracy = stats.accuracy_with_window(
+        stats.domain_accuracy(T.items_table(), T.contamination_table()), 0.1, 0.05, 4
+    )
+    tables = {
+        "edit_distance": T.edit_distance_table(), "consistency": T.consistency_table(),
+        "routing": T.routing_table(), "loss_baselines": T.loss_baselines_table(),
+    }  # fmt: skip
+    return stats.predictor_points(tables, accuracy, "memorized")
+
+
+def test_predictor_points_read_the_right_group(points):
+    validation = points[points["predictor"] == "validation_loss"]
+    assert len(validation) == len(T.DOMAINS) * len(T.STEPS)  # group "all", not "memorized"
+    distance = T.edit_distance_table()
+    expected = distance[(distance["domain"] == "math") & (distance["group"] == "memorized")
+                        & (distance["layer"] == "all") & (distance["step"] == 700)]  # fmt: skip
+    got = points[(points["predictor"] == "edit_distance") & (points["domain"] == "math")
+                 & (points["step"] == 700)]  # fmt: skip
+    assert got["x"].iloc[0] == expected["value"].iloc[0]
+
+
+def test_correlation_table_uses_window_points_only(points):
+    table = stats.correlation_table(points, "memorized", 200, 0.95, seed=5)
+    assert set(table.columns) == set(stats.CORRELATION_COLUMNS)
+    assert len(table) == (len(T.DOMAINS) + 1) * len(stats.PREDICTORS)
+    math = points[(points["domain"] == "math") & points["in_window"]
+                  & (points["predictor"] == "edit_distance")]  # fmt: skip
+    row = table[(table["domain"] == "math") & (table["predictor"] == "edit_distance")].iloc[0]
+    assert row["pearson_r"] == pytest.approx(scipy_stats.pearsonr(math["x"], math["accuracy"])[0])
+    assert row["n_checkpoints"] == len(math) == 6
+    pooled = table[(table["domain"] == stats.POOLED) & (table["predictor"] == "edit_distance")]
+    assert pooled["n_checkpoints"].iloc[0] == 12
+    # the fixture's distance falls while accuracy rises
+    assert row["pearson_r"] < -0.9 and row["pearson_ci_high"] < 0
+
+
+def test_nested_f_tests_and_fit_bands_cover_every_domain(points):
+    nested = stats.nested_f_tests(points, "training_loss")
+    assert set(nested["domain"]) == {*T.DOMAINS, stats.POOLED}
+    assert set(nested["metric"]) == set(stats.PATHWAY_PREDICTORS)
+    assert (nested["df_denom"] == nested["n_checkpoints"] - 3).all()
+    bands = stats.pooled_fit_bands(points, 0.95)
+    assert set(bands["predictor"]) == {p.name for p in stats.PREDICTORS}
+
+
+def test_predictor_points_name_a_missing_table():
+    accuracy = pd.DataFrame({"domain": ["a"], "step": [1], "accuracy": [0.5], "n_items": [1],
+                             "in_window": [True], "rise_found": [True]})  # fmt: skip
+    with pytest.raises(GrokpathError, match="no consistency table"):
+        stats.predictor_points({"edit_distance": T.edit_distance_table()}, accuracy, "all")
+
+
+def test_accuracy_by_test_group_by_hand():
+    items = pd.DataFrame({
+        "task": "t", "domain": "a", "doc_id": [0, 1, 2, 0, 1, 2], "step": [1, 1, 1, 2, 2, 2],
+        "correct": [False, True, False, True, True, False], "score": 0.0, "prediction": "",
+    })  # fmt: skip
+    generalization = pd.DataFrame({
+        "task": "t", "domain": "a", "doc_id": [0, 1, 2],
+        "gen_step": pd.array([2, 1, None], dtype="Int64"), "generalized": [True, True, False],
+    })  # fmt: skip
+    contamination = pd.DataFrame({"domain": "a", "doc_id": [0, 1, 2], "task": "t", "min_k_pp": 0.0,
+                                  "n_tokens": 1, "contaminated": False})  # fmt: skip
+    table = stats.accuracy_by_test_group(items, generalization, contamination)
+    group2 = table[table["test_group"] == 2].set_index("step")["accuracy"]
+    assert group2.to_dict() == {1: 0.0, 2: 1.0}
+    assert set(table["test_group"]) == {1, 2}
+
+
+# ---------------------------------------------------------------- trends
+
+
+def test_quadratic_trend_recovers_a_parabola():
+    steps = np.array([125_000, 245_000, 370_000, 490_000, 615_000])
+    values = -2e-9 * (steps - 300_000) ** 2 + 600
+    trend = stats.quadratic_trend(steps, values)
+    assert trend.fitted == pytest.approx(values)
+    assert trend.coefficients[0] == pytest.approx(-2e-9)
+
+
+def test_post_memorization_trend_uses_steps_from_t_star():
+    steps = np.array([100, 200, 300, 400, 500])
+    values = np.array([1.0, 9.0, 8.0, 7.0, 6.0])  # falls by 1 per 100 steps from t* = 200
+    trend = stats.post_memorization_trend(steps, values, 200)
+    assert trend.slope == pytest.approx(-10.0)  # per 1000 steps
+    assert trend.steps.tolist() == [200, 300, 400, 500]
+    assert stats.post_memorization_trend(steps, values, 400) is None

@@ -1,0 +1,118 @@
+"""summary.md: verdicts computed from the tables, on the fixed analysis tables."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import analysis_tables as T
+from grokpath import stats
+from grokpath import summary as S
+
+THRESHOLDS = S.Thresholds(strong_r=0.8, weak_r=0.5, alpha=0.05)
+
+
+@pytest.fixture(scope="module")
+def inputs() -> S.SummaryInputs:
+    items, contamination = T.items_table(), T.contamination_table()
+    accuracy = stats.accuracy_with_window(stats.domain_accuracy(items, contamination), 0.1, 0.05, 4)
+    metrics = {
+        "edit_distance": T.edit_distance_table(), "consistency": T.consistency_table(),
+        "routing": T.routing_table(), "loss_baselines": T.loss_baselines_table(),
+    }  # fmt: skip
+    points = stats.predictor_points(metrics, accuracy, "memorized")
+    distance = metrics["edit_distance"]
+    return S.SummaryInputs(
+        run="fixture", correlations=stats.correlation_table(points, "memorized", 200, 0.95, 0),
+        nested=stats.nested_f_tests(points, "training_loss"), accuracy=accuracy,
+        groups=T.groups_table(), generalization=T.generalization_table(items),
+        contamination=contamination, matches=T.matches_table(), toy=T.toy_table(),
+        fig4_groups=[200, 300], fig5_group=300, fig6_groups=[300, 500], fig2_domain="math",
+        cross_domains=("math", "code"), delta=0.05,
+        threshold_ablation={"0.6": distance, "0.7": distance}, eps_ablation={"1.0": distance},
+        delta_ablation={"0.05": distance}, **metrics,
+    )  # fmt: skip
+
+
+def verdicts(inputs) -> dict[tuple[str, str], str]:
+    return {(c.figure, c.claim): c.verdict for c in S.build_claims(inputs, THRESHOLDS)}
+
+
+def test_fixture_verdicts(inputs):
+    by_figure = {}
+    for claim in S.build_claims(inputs, THRESHOLDS):
+        by_figure.setdefault(claim.figure, []).append(claim.verdict)
+    assert by_figure["Table 1"] == [
+        S.HOLDS,
+        S.HOLDS,
+        S.HOLDS,
+    ]  # distance -, consistency +, loss weaker
+    assert by_figure["Fig 1"] == [S.HOLDS]  # half generalized by 700, median t* 300
+    assert by_figure["Fig 5"] == [S.FAILS]  # every fixture layer falls, the last one too
+    assert by_figure["Fig 12"] == [S.HOLDS]  # the fixture's cross distance is noise
+    assert by_figure["Fig 8"] == [S.HOLDS]
+    assert by_figure["App. LoRA"] == [S.UNMEASURABLE]
+    assert by_figure["Fig 9"] == by_figure["Fig 10"] == by_figure["Fig 11"] == [S.HOLDS]
+
+
+def test_claims_report_the_numbers(inputs):
+    claims = {c.figure + c.claim: c for c in S.build_claims(inputs, THRESHOLDS)}
+    delay = next(c for k, c in claims.items() if "delay grows" in k)
+    assert "200->600, 300->700, 500->1000" in delay.ours
+    fig7 = next(c for k, c in claims.items() if k.startswith("Fig 7"))
+    pooled = inputs.correlations[inputs.correlations["domain"] == stats.POOLED].set_index(
+        "predictor"
+    )
+    assert f"edit_distance {pooled.loc['edit_distance', 'r2']:.2f}" in fig7.ours
+    assert "edit_distance 0.91" in fig7.paper
+
+
+def test_missing_data_is_not_measurable(inputs):
+    empty = dataclasses.replace(
+        inputs, matches=inputs.matches.iloc[:0], toy=inputs.toy.iloc[:2],
+        threshold_ablation={}, fig5_group=None,
+    )  # fmt: skip
+    found = verdicts(empty)
+    assert (
+        found[("Fig 2", "matched test groups generalize after their training groups memorize")]
+        == S.UNMEASURABLE
+    )
+    assert (
+        found[("Fig 8", "in a one-layer MoE toy, edit distance tracks the effective dimension")]
+        == S.UNMEASURABLE
+    )
+    assert (
+        found[("Fig 9", "the distance trend survives the routing threshold ablation")]
+        == S.UNMEASURABLE
+    )
+    assert (
+        found[("Fig 5", "early layers' distance drops most; the last layer's rises")]
+        == S.UNMEASURABLE
+    )
+
+
+def test_no_accuracy_rise_makes_table1_not_measurable(inputs):
+    flat = inputs.correlations.assign(rise_found=False)
+    claim = S.table1_sign(
+        dataclasses.replace(inputs, correlations=flat), "edit_distance", -1, THRESHOLDS
+    )
+    assert claim.verdict == S.UNMEASURABLE
+
+
+def test_wrong_sign_does_not_hold(inputs):
+    flipped = inputs.toy.assign(effective_dim=-inputs.toy["effective_dim"])
+    claim = S.theory_toy_claim(dataclasses.replace(inputs, toy=flipped), THRESHOLDS)
+    assert claim.verdict == S.FAILS
+
+
+def test_markdown_lists_every_claim_and_table1(inputs):
+    claims = S.build_claims(inputs, THRESHOLDS)
+    text = S.summary_markdown(inputs, claims, "rule text")
+    assert text.startswith("# Paper claims vs run `fixture`")
+    assert text.count("**holds**") + text.count("**does not hold**") + text.count(
+        "**not measurable**"
+    ) == len(claims)
+    assert "rule text" in text and "| pooled | edit_distance | 12 |" in text
+    table = [line for line in text.splitlines() if line.startswith("| Fig 13")]
+    assert len(table) == 1 and table[0].count("|") == 6  # pipes inside cells are escaped
