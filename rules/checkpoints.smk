@@ -11,6 +11,17 @@ if is_lab("checkpoints"):
             checkpoints=[directory(checkpoint_dir(step)) for step in STEPS],
             train_log=f"{RUN}/train/log.parquet",
             probe=f"{RUN}/train/probe.parquet",
+        log:
+            f"{RUN}/logs/pretrain_lab.log",
+        benchmark:
+            f"{RUN}/benchmarks/pretrain_lab.tsv"
+        conda:
+            "../envs/torch.yaml"
+        threads: 2
+        resources:
+            gpu=gpus(),
+            mem_mb=4000,
+            runtime=60,
         params:
             domains=DOMAINS,
             model=config.get("model"),
@@ -18,17 +29,6 @@ if is_lab("checkpoints"):
             steps=STEPS,
             seed=config["seed"],
             device=config["device"],
-        threads: 2
-        log:
-            f"{RUN}/logs/pretrain_lab.log",
-        benchmark:
-            f"{RUN}/benchmarks/pretrain_lab.tsv"
-        conda:
-            "../envs/torch.yaml"
-        resources:
-            gpu=gpus(),
-            mem_mb=4000,
-            runtime=60,
         script:
             "../workflow_scripts/pretrain_lab.py"
 
@@ -41,10 +41,6 @@ else:
                 if config["checkpoints"]["hub"].get("temp", False)
                 else directory(f"{RUN}/checkpoints/step{{step}}")
             ),
-        params:
-            repo_id=config["checkpoints"]["hub"]["repo_id"],
-            revision=hub_revision,
-            allow_patterns=config["checkpoints"]["hub"].get("allow_patterns"),
         log:
             f"{RUN}/logs/download_checkpoint/step{{step}}.log",
         benchmark:
@@ -54,5 +50,9 @@ else:
         resources:
             mem_mb=4000,
             runtime=120,
+        params:
+            repo_id=config["checkpoints"]["hub"]["repo_id"],
+            revision=hub_revision,
+            allow_patterns=config["checkpoints"]["hub"].get("allow_patterns"),
         script:
             "../workflow_scripts/download_checkpoint.py"

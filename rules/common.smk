@@ -27,7 +27,9 @@ def gpus():
 
 
 def corpus_files():
-    return expand(f"{RUN}/corpus/{{domain}}/{{split}}.jsonl", domain=DOMAINS, split=SPLITS)
+    return expand(
+        f"{RUN}/corpus/{{domain}}/{{split}}.jsonl", domain=DOMAINS, split=SPLITS
+    )
 
 
 def checkpoint_dir(step):
@@ -109,7 +111,9 @@ def eval_chunk_adapters(wildcards):
 
 
 def eval_chunk_tables(kind):
-    return [f"{RUN}/eval/chunks/chunk{i}.{kind}.parquet" for i in range(len(eval_chunks()))]
+    return [
+        f"{RUN}/eval/chunks/chunk{i}.{kind}.parquet" for i in range(len(eval_chunks()))
+    ]
 
 
 def task_template_dir(wildcards=None):
@@ -119,7 +123,11 @@ def task_template_dir(wildcards=None):
 
 def task_template_files():
     folder = Path(task_template_dir())
-    return sorted(str(p) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return sorted(
+        str(p)
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
 
 
 def instruction_inputs():

@@ -6,9 +6,6 @@ if is_lab("corpus"):
         output:
             files=corpus_files(),
             manifest=f"{RUN}/corpus/manifest.json",
-        params:
-            domains={name: d["lab"] for name, d in config["domains"].items()},
-            seed=config["seed"],
         log:
             f"{RUN}/logs/make_corpus.log",
         benchmark:
@@ -18,6 +15,9 @@ if is_lab("corpus"):
         resources:
             mem_mb=2000,
             runtime=10,
+        params:
+            domains={name: d["lab"] for name, d in config["domains"].items()},
+            seed=config["seed"],
         script:
             "../workflow_scripts/make_corpus.py"
 
@@ -44,11 +44,6 @@ else:
         output:
             files=corpus_files(),
             manifest=f"{RUN}/corpus/manifest.json",
-        params:
-            domains={name: d["hub"] for name, d in config["domains"].items()},
-            counts=config["corpus"].get("counts"),
-            seed=config["seed"],
-            cache_dir=config["corpus"].get("cache_dir"),
         log:
             f"{RUN}/logs/sample_hub_corpus.log",
         benchmark:
@@ -58,5 +53,10 @@ else:
         resources:
             mem_mb=8000,
             runtime=120,
+        params:
+            domains={name: d["hub"] for name, d in config["domains"].items()},
+            counts=config["corpus"].get("counts"),
+            seed=config["seed"],
+            cache_dir=config["corpus"].get("cache_dir"),
         script:
             "../workflow_scripts/sample_hub_corpus.py"

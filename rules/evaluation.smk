@@ -1,15 +1,14 @@
 # Test performance: optional LoRA instruction tuning, lm-eval on every checkpoint, the
 # contamination filter, each test item's generalization step, and the group matching.
 
-if config["instruction_tuning"]["enabled"] and config["instruction_tuning"]["format"] == "alpaca":
+if (
+    config["instruction_tuning"]["enabled"]
+    and config["instruction_tuning"]["format"] == "alpaca"
+):
 
     rule instruction_data:
         output:
             instructions=f"{RUN}/instructions/instructions.jsonl",
-        params:
-            datasets=config["instruction_tuning"]["datasets"],
-            subsample=config["instruction_tuning"]["subsample"],
-            seed=config["seed"],
         log:
             f"{RUN}/logs/instruction_data.log",
         benchmark:
@@ -19,6 +18,10 @@ if config["instruction_tuning"]["enabled"] and config["instruction_tuning"]["for
         resources:
             mem_mb=8000,
             runtime=60,
+        params:
+            datasets=config["instruction_tuning"]["datasets"],
+            subsample=config["instruction_tuning"]["subsample"],
+            seed=config["seed"],
         script:
             "../workflow_scripts/instruction_data.py"
 
@@ -29,6 +32,17 @@ rule instruction_tune:
         instructions=instruction_inputs(),
     output:
         adapter=directory(f"{RUN}/adapters/step{{step}}"),
+    log:
+        f"{RUN}/logs/instruction_tune/step{{step}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/instruction_tune/step{{step}}.tsv"
+    conda:
+        "../envs/lmeval.yaml"
+    threads: 2
+    resources:
+        gpu=gpus(),
+        mem_mb=32000,
+        runtime=720,
     params:
         format=config["instruction_tuning"]["format"],
         rank=config["instruction_tuning"]["rank"],
@@ -42,17 +56,6 @@ rule instruction_tune:
         subsample=config["instruction_tuning"]["subsample"],
         seed=config["seed"],
         device=config["device"],
-    threads: 2
-    log:
-        f"{RUN}/logs/instruction_tune/step{{step}}.log",
-    benchmark:
-        f"{RUN}/benchmarks/instruction_tune/step{{step}}.tsv"
-    conda:
-        "../envs/lmeval.yaml"
-    resources:
-        gpu=gpus(),
-        mem_mb=32000,
-        runtime=720,
     script:
         "../workflow_scripts/instruction_tune.py"
 
@@ -68,6 +71,17 @@ rule evaluate:
         per_item=f"{RUN}/eval/chunks/chunk{{chunk}}.items.parquet",
         aggregate=f"{RUN}/eval/chunks/chunk{{chunk}}.aggregate.parquet",
         tasks_dir=directory(f"{RUN}/eval/chunks/chunk{{chunk}}.tasks"),
+    log:
+        f"{RUN}/logs/evaluate/chunk{{chunk}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/evaluate/chunk{{chunk}}.tsv"
+    conda:
+        "../envs/lmeval.yaml"
+    threads: 2
+    resources:
+        gpu=gpus(),
+        mem_mb=16000,
+        runtime=240,
     params:
         task_dir=task_template_dir,
         tasks=config["evaluation"]["tasks"],
@@ -77,17 +91,6 @@ rule evaluate:
         limit=config["evaluation"]["limit"],
         confirm_unsafe=config["evaluation"]["confirm_unsafe_code"],
         device=config["device"],
-    threads: 2
-    log:
-        f"{RUN}/logs/evaluate/chunk{{chunk}}.log",
-    benchmark:
-        f"{RUN}/benchmarks/evaluate/chunk{{chunk}}.tsv"
-    conda:
-        "../envs/lmeval.yaml"
-    resources:
-        gpu=gpus(),
-        mem_mb=16000,
-        runtime=240,
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -119,6 +122,17 @@ rule contamination:
         manifest=f"{RUN}/corpus/manifest.json",
     output:
         contamination=f"{RUN}/eval/contamination.parquet",
+    log:
+        f"{RUN}/logs/contamination.log",
+    benchmark:
+        f"{RUN}/benchmarks/contamination.tsv"
+    conda:
+        "../envs/lmeval.yaml"
+    threads: 2
+    resources:
+        gpu=gpus(),
+        mem_mb=16000,
+        runtime=120,
     params:
         tasks=config["evaluation"]["tasks"],
         min_k=config["evaluation"]["contamination"]["min_k"],
@@ -127,17 +141,6 @@ rule contamination:
         max_length=config["evaluation"]["max_length"],
         dtype=config["evaluation"]["dtype"],
         device=config["device"],
-    threads: 2
-    log:
-        f"{RUN}/logs/contamination.log",
-    benchmark:
-        f"{RUN}/benchmarks/contamination.tsv"
-    conda:
-        "../envs/lmeval.yaml"
-    resources:
-        gpu=gpus(),
-        mem_mb=16000,
-        runtime=120,
     script:
         "../workflow_scripts/contamination.py"
 
@@ -148,9 +151,6 @@ rule generalization:
         contamination=f"{RUN}/eval/contamination.parquet",
     output:
         generalization=f"{RUN}/eval/generalization.parquet",
-    params:
-        min_mean_acc=config["evaluation"]["generalization"]["min_mean_acc"],
-        max_misses=config["evaluation"]["generalization"]["max_misses"],
     log:
         f"{RUN}/logs/generalization.log",
     benchmark:
@@ -160,6 +160,9 @@ rule generalization:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        min_mean_acc=config["evaluation"]["generalization"]["min_mean_acc"],
+        max_misses=config["evaluation"]["generalization"]["max_misses"],
     script:
         "../workflow_scripts/generalization.py"
 
@@ -172,9 +175,6 @@ rule match_groups:
         manifest=f"{RUN}/corpus/manifest.json",
     output:
         matches=f"{RUN}/eval/matches.parquet",
-    params:
-        embedding=config["evaluation"]["matching"]["embedding"],
-        device=config["device"],
     log:
         f"{RUN}/logs/match_groups.log",
     benchmark:
@@ -184,5 +184,8 @@ rule match_groups:
     resources:
         mem_mb=8000,
         runtime=30,
+    params:
+        embedding=config["evaluation"]["matching"]["embedding"],
+        device=config["device"],
     script:
         "../workflow_scripts/match_groups.py"

@@ -8,23 +8,23 @@ rule sample_loss:
         manifest=f"{RUN}/corpus/manifest.json",
     output:
         loss=f"{RUN}/loss/step{{step}}.parquet",
-    params:
-        domains=DOMAINS,
-        batch_size=config["loss"]["batch_size"],
-        max_length=config["loss"]["max_length"],
-        append_eos=config["loss"]["append_eos"],
-        device=config["device"],
-    threads: 2
     log:
         f"{RUN}/logs/sample_loss/step{{step}}.log",
     benchmark:
         f"{RUN}/benchmarks/sample_loss/step{{step}}.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: 2
     resources:
         gpu=gpus(),
         mem_mb=8000,
         runtime=60,
+    params:
+        domains=DOMAINS,
+        batch_size=config["loss"]["batch_size"],
+        max_length=config["loss"]["max_length"],
+        append_eos=config["loss"]["append_eos"],
+        device=config["device"],
     script:
         "../workflow_scripts/sample_loss.py"
 
@@ -36,11 +36,6 @@ rule memorization:
         samples=f"{RUN}/memorization/samples.parquet",
         groups=f"{RUN}/memorization/groups.parquet",
         eps_report=f"{RUN}/memorization/eps.json",
-    params:
-        eps=eps_by_domain(),
-        delta=config["memorization"]["delta"],
-        eps_step=config["memorization"]["eps_step"],
-        target_fraction=config["memorization"]["target_fraction"],
     log:
         f"{RUN}/logs/memorization.log",
     benchmark:
@@ -50,5 +45,10 @@ rule memorization:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        eps=eps_by_domain(),
+        delta=config["memorization"]["delta"],
+        eps_step=config["memorization"]["eps_step"],
+        target_fraction=config["memorization"]["target_fraction"],
     script:
         "../workflow_scripts/memorization.py"

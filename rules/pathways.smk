@@ -10,6 +10,17 @@ rule extract_pathways:
     output:
         pathways=f"{RUN}/pathways/step{{step}}.parquet",
         routers=f"{RUN}/pathways/step{{step}}.routers.parquet",
+    log:
+        f"{RUN}/logs/extract_pathways/step{{step}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/extract_pathways/step{{step}}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=gpus(),
+        mem_mb=8000,
+        runtime=120,
     params:
         max_per_domain=config["pathways"]["max_per_domain"],
         seed=config["seed"],
@@ -17,17 +28,6 @@ rule extract_pathways:
         max_length=config["pathways"]["max_length"],
         dtype=config["pathways"]["dtype"],
         device=config["device"],
-    threads: 2
-    log:
-        f"{RUN}/logs/extract_pathways/step{{step}}.log",
-    benchmark:
-        f"{RUN}/benchmarks/extract_pathways/step{{step}}.tsv"
-    conda:
-        "../envs/torch.yaml"
-    resources:
-        gpu=gpus(),
-        mem_mb=8000,
-        runtime=120,
     script:
         "../workflow_scripts/extract_pathways.py"
 
@@ -41,20 +41,20 @@ rule pathway_metrics:
         edit_distance=f"{RUN}/metrics/thr{{threshold}}/edit_distance.parquet",
         consistency=f"{RUN}/metrics/thr{{threshold}}/consistency.parquet",
         routing=f"{RUN}/metrics/thr{{threshold}}/routing.parquet",
-    params:
-        threshold=threshold_of,
-        max_pairs=config["pathways"]["max_pairs"],
-        seed=config["seed"],
-    threads: 2
     log:
         f"{RUN}/logs/pathway_metrics/thr{{threshold}}.log",
     benchmark:
         f"{RUN}/benchmarks/pathway_metrics/thr{{threshold}}.tsv"
     conda:
         "../envs/stats.yaml"
+    threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        threshold=threshold_of,
+        max_pairs=config["pathways"]["max_pairs"],
+        seed=config["seed"],
     script:
         "../workflow_scripts/pathway_metrics.py"
 
@@ -65,8 +65,6 @@ rule loss_baselines:
         memorization=f"{RUN}/memorization/samples.parquet",
     output:
         baselines=f"{RUN}/metrics/loss_baselines.parquet",
-    params:
-        window=config["pathways"]["loss_ma_window"],
     log:
         f"{RUN}/logs/loss_baselines.log",
     benchmark:
@@ -76,5 +74,7 @@ rule loss_baselines:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        window=config["pathways"]["loss_ma_window"],
     script:
         "../workflow_scripts/loss_baselines.py"
