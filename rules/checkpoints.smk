@@ -52,6 +52,7 @@ else:
             runtime=120,
         params:
             repo_id=config["checkpoints"]["hub"]["repo_id"],
+            step=step_of,
             revision=hub_revision,
             allow_patterns=config["checkpoints"]["hub"].get("allow_patterns"),
         script:

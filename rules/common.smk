@@ -138,3 +138,7 @@ def instruction_inputs():
 
 def final_step_checkpoint():
     return checkpoint_dir(STEPS[-1])
+
+
+def step_of(wildcards):
+    return int(wildcards.step)
