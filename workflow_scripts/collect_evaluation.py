@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from grokpath.entry import run
+from grokpath.entry import as_list, run
 from grokpath.tableio import read_parquet, write_parquet
 
 ITEM_COLUMNS = ["task", "domain", "doc_id", "step", "correct", "score", "prediction"]
@@ -10,8 +10,7 @@ AGGREGATE_COLUMNS = ["task", "domain", "step", "metric", "value", "stderr", "ver
 
 
 def concat(paths, columns) -> pd.DataFrame:
-    paths = [paths] if isinstance(paths, str) else list(paths)
-    return pd.concat([read_parquet(p, columns) for p in paths], ignore_index=True)
+    return pd.concat([read_parquet(p, columns) for p in as_list(paths)], ignore_index=True)
 
 
 def main(args: dict) -> None:

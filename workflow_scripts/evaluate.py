@@ -15,14 +15,8 @@ Outputs: per_item      per-item Parquet (grokpath.evaluation.ITEM_COLUMNS)
 
 from pathlib import Path
 
-from grokpath.entry import run
+from grokpath.entry import as_list, run
 from grokpath.errors import GrokpathError
-
-
-def as_list(value) -> list:
-    if value is None or value == "":
-        return []
-    return [value] if isinstance(value, str) else list(value)
 
 
 def main(args):

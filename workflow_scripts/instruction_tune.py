@@ -10,12 +10,8 @@ Params:  format ("lab"), rank (32), alpha (64), dropout (0.1), lr (5e-5), batch_
 Outputs: adapter       adapter dir (peft files + grokpath_adapter.json)
 """
 
-from grokpath.entry import run
+from grokpath.entry import as_list, run
 from grokpath.errors import GrokpathError
-
-
-def as_list(value) -> list:
-    return [value] if isinstance(value, str) else list(value)
 
 
 def instruction_rows(paths, row_format: str) -> list[dict]:

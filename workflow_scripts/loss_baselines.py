@@ -2,15 +2,14 @@
 
 import pandas as pd
 
-from grokpath.entry import run
+from grokpath.entry import as_list, run
 from grokpath.loss_baselines import loss_baselines
 from grokpath.sample_loss import LOSS_COLUMNS
 from grokpath.tableio import read_parquet, write_parquet
 
 
 def main(args: dict) -> None:
-    paths = [args["losses"]] if isinstance(args["losses"], str) else list(args["losses"])
-    losses = pd.concat([read_parquet(p, LOSS_COLUMNS) for p in paths], ignore_index=True)
+    losses = pd.concat([read_parquet(p, LOSS_COLUMNS) for p in as_list(args["losses"])], ignore_index=True)
     memorization = read_parquet(args["memorization"], ["domain", "sample_id", "t_star", "memorized"])
     write_parquet(loss_baselines(losses, memorization, int(args["window"])), args["baselines"])
 

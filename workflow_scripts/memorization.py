@@ -4,7 +4,7 @@ import logging
 
 import pandas as pd
 
-from grokpath.entry import run
+from grokpath.entry import as_list, run
 from grokpath.memorization import memorization_table
 from grokpath.sample_loss import LOSS_COLUMNS
 from grokpath.tableio import read_parquet, write_json, write_parquet
@@ -13,9 +13,7 @@ log = logging.getLogger("grokpath.memorization")
 
 
 def main(args: dict) -> None:
-    paths = args["losses"]
-    paths = [paths] if isinstance(paths, str) else list(paths)
-    losses = pd.concat([read_parquet(p, LOSS_COLUMNS) for p in paths], ignore_index=True)
+    losses = pd.concat([read_parquet(p, LOSS_COLUMNS) for p in as_list(args["losses"])], ignore_index=True)
     samples, groups, report = memorization_table(
         losses, args["eps"], args["delta"], args["eps_step"], args["target_fraction"]
     )

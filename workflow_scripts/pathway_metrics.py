@@ -11,7 +11,7 @@ reference of router saturation).
 import re
 from pathlib import Path
 
-from grokpath.entry import log, run
+from grokpath.entry import as_list, log, run
 from grokpath.errors import GrokpathError
 from grokpath.pathway_metrics import (
     DEFAULT_MAX_PAIRS,
@@ -24,10 +24,6 @@ from grokpath.routers import read_router_table
 from grokpath.tableio import read_parquet, write_parquet
 
 MEMORIZATION_COLUMNS = ["domain", "sample_id", "t_star", "memorized"]
-
-
-def as_list(value) -> list:
-    return [value] if isinstance(value, (str, Path)) else list(value)
 
 
 def step_of_router_table(path) -> int:

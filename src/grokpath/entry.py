@@ -45,6 +45,13 @@ def args_from_argv(argv: list[str]) -> dict:
     return args
 
 
+def as_list(value) -> list:
+    """Snakemake hands one file as a string and several as a list; scripts want a list."""
+    if value is None or value == "":
+        return []
+    return [value] if isinstance(value, (str, os.PathLike)) else list(value)
+
+
 def corpus_dir(args: dict) -> str:
     """The corpus folder is where its manifest lies (rules pass files, never bare prefixes)."""
     return os.path.dirname(args["manifest"])
