@@ -6,7 +6,6 @@ rule extract_pathways:
         checkpoint=checkpoint_for_step,
         corpus=corpus_files(),
         manifest=f"{RUN}/corpus/manifest.json",
-        memorization=f"{RUN}/memorization/samples.parquet",
     output:
         pathways=f"{RUN}/pathways/step{{step}}.parquet",
         routers=f"{RUN}/pathways/step{{step}}.routers.parquet",
@@ -22,6 +21,7 @@ rule extract_pathways:
         mem_mb=8000,
         runtime=120,
     params:
+        domains=DOMAINS,
         max_per_domain=config["pathways"]["max_per_domain"],
         seed=config["seed"],
         batch_size=config["pathways"]["batch_size"],

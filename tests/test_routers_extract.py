@@ -264,21 +264,26 @@ def corpus_rows(frame: pd.DataFrame) -> dict[str, list[dict]]:
     }
 
 
-def test_select_samples_keeps_memorized_and_caps():
-    frame = memorization_frame(n_per_domain=40, n_memorized=5)
-    chosen = select_samples(frame, corpus_rows(frame), max_per_domain=12, seed=3)
-    ids = {s["sample_id"] for s in chosen}
+def test_select_samples_draws_a_seeded_subset_per_domain():
+    rows = corpus_rows(memorization_frame(n_per_domain=40, n_memorized=5))
+    chosen = select_samples(rows, max_per_domain=12, seed=3)
     assert len(chosen) == 24
-    assert all(f"{d}-{i:03d}" in ids for d in ("code", "math") for i in range(5))
-    assert chosen == select_samples(frame, corpus_rows(frame), max_per_domain=12, seed=3)
-    assert chosen != select_samples(frame, corpus_rows(frame), max_per_domain=12, seed=4)
+    assert {s["domain"] for s in chosen} == {"code", "math"}
+    ids = [s["sample_id"] for s in chosen]
+    assert len(set(ids)) == 24 and set(ids) <= {r["sample_id"] for d in rows.values() for r in d}
+    assert chosen == select_samples(rows, max_per_domain=12, seed=3)
+    assert chosen != select_samples(rows, max_per_domain=12, seed=4)
 
 
-def test_select_samples_subsamples_memorized_above_cap():
-    frame = memorization_frame(n_per_domain=40, n_memorized=30)
-    chosen = select_samples(frame, corpus_rows(frame), max_per_domain=10, seed=0)
-    memorized = set(frame.loc[frame["memorized"], "sample_id"])
-    assert len(chosen) == 20 and all(s["sample_id"] in memorized for s in chosen)
+def test_select_samples_without_cap_takes_every_sample():
+    rows = corpus_rows(memorization_frame(n_per_domain=40, n_memorized=30))
+    chosen = select_samples(rows, max_per_domain=None, seed=0)
+    assert sorted(s["sample_id"] for s in chosen) == sorted(r["sample_id"] for d in rows.values() for r in d)
+
+
+def test_select_samples_rejects_an_empty_domain():
+    with pytest.raises(GrokpathError, match="'math': empty training sample set"):
+        select_samples({"code": [{"sample_id": "c", "text": "w1"}], "math": []}, None, 0)
 
 
 # ---------------------------------------------------------------- workflow scripts end to end
@@ -312,10 +317,10 @@ def test_workflow_scripts_end_to_end(tmp_path, monkeypatch):
             monkeypatch,
             checkpoint=ckpt,
             manifest=tmp_path / "corpus" / "manifest.json",
-            memorization=tmp_path / "memorization.parquet",
             pathways=paths[-1],
             routers=routers[-1],
-            max_per_domain=6,
+            domains="[code, math]",
+            max_per_domain=8,
             seed=0,
             batch_size=4,
             max_length=16,

@@ -1,10 +1,10 @@
 """Extract per-sample router pathways of one checkpoint (rule `extract_pathways`).
 
-Inputs: checkpoint (HF dir), manifest (corpus/manifest.json; the corpus is its folder),
-memorization (parquet).
+Inputs: checkpoint (HF dir), manifest (corpus/manifest.json; the corpus is its folder).
+No memorization input on purpose: see grokpath.extract.select_samples.
 Outputs: pathways (parquet; columns in grokpath.extract), routers (the router matrices;
 columns in grokpath.routers.ROUTER_COLUMNS). Params: step (default: from the
-checkpoint's grokpath_checkpoint.json), max_per_domain (null = no cap), seed, batch_size,
+checkpoint's grokpath_checkpoint.json), domains (names), max_per_domain (null = no cap), seed, batch_size,
 max_length, device (auto|cpu|cuda...), dtype (auto|float32|bfloat16|float16).
 """
 
@@ -17,9 +17,8 @@ from grokpath.entry import corpus_dir, log, run
 from grokpath.errors import GrokpathError
 from grokpath.extract import default_dtype, extract_pathways, select_samples
 from grokpath.routers import find_routers, write_router_table
-from grokpath.tableio import read_jsonl, read_parquet
+from grokpath.tableio import read_jsonl
 
-MEMORIZATION_COLUMNS = ["domain", "sample_id", "t_star", "memorized"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -53,6 +52,8 @@ def load_train_rows(corpus_dir: Path, domains) -> dict[str, list[dict]]:
         if not path.exists():
             raise GrokpathError(f"{path}: training corpus of domain {domain!r} not found")
         rows[domain] = read_jsonl(path)
+        if not rows[domain]:
+            raise GrokpathError(f"{path}: empty sample set (expected one JSON row per training sample)")
     return rows
 
 
@@ -61,11 +62,10 @@ def main(args: dict) -> None:
 
     checkpoint = Path(args["checkpoint"])
     torch.set_num_threads(max(1, int(args.get("threads") or 1)))
-    memorization = read_parquet(args["memorization"], MEMORIZATION_COLUMNS)
-    train_rows = load_train_rows(Path(corpus_dir(args)), sorted(memorization["domain"].unique()))
+    train_rows = load_train_rows(Path(corpus_dir(args)), sorted(args["domains"]))
     cap = args.get("max_per_domain")
     cap = None if cap in (None, "") else int(cap)
-    samples = select_samples(memorization, train_rows, cap, int(args.get("seed", 0)))
+    samples = select_samples(train_rows, cap, int(args.get("seed", 0)))
     del train_rows  # the texts we need live in `samples` now
 
     step = checkpoint_step(checkpoint, args.get("step"))

@@ -372,46 +372,26 @@ def _seeded_subset(ids: list[str], count: int, seed: int, domain: str, part: str
 
 
 def select_samples(
-    memorization, train_rows: dict[str, list[dict]], max_per_domain: int | None, seed: int
+    train_rows: dict[str, list[dict]], max_per_domain: int | None, seed: int
 ) -> list[dict]:
-    """All memorized samples plus a seeded sample of the rest, at most `max_per_domain` per domain.
+    """A seeded uniform sample of each domain's training rows, at most `max_per_domain` each.
 
-    `memorization` is the memorization table (domain, sample_id, memorized, ...); `train_rows`
-    maps each domain to its training-corpus rows. When a domain has more memorized samples than
-    the cap, a seeded uniform subset of them is taken (group sizes shrink proportionally in
-    expectation). The selection depends only on the inputs and the seed, so every checkpoint
-    step gets the same samples.
+    The choice reads neither losses nor the memorization table on purpose: pathways are then a
+    function of (checkpoint, corpus, seed) alone, so a checkpoint added to the config extracts
+    that checkpoint only, instead of every step after t* moved. Memorized groups are formed later
+    (pathway_metrics) from the samples drawn here; `max_per_domain: null` takes every sample, so
+    the groups are complete. Every checkpoint step gets the same samples.
     """
     selected: list[dict] = []
-    for domain in sorted(memorization["domain"].unique()):
-        if domain not in train_rows:
-            raise GrokpathError(
-                f"memorization table names domain {domain!r}, which has no training corpus"
-            )
+    for domain in sorted(train_rows):
         by_id = {str(row["sample_id"]): row for row in train_rows[domain]}
-        rows = memorization[memorization["domain"] == domain]
-        known = rows[rows["sample_id"].astype(str).isin(by_id)]
-        if known.empty:
-            raise GrokpathError(
-                f"domain {domain!r}: no memorization sample_id found in the training corpus"
-            )
-        is_memorized = known["memorized"].fillna(False).astype(bool)
-        memorized = sorted(known.loc[is_memorized, "sample_id"].astype(str))
-        rest = sorted(known.loc[~is_memorized, "sample_id"].astype(str))
-        cap = len(memorized) + len(rest) if max_per_domain is None else int(max_per_domain)
-        chosen_memorized = _seeded_subset(memorized, cap, seed, domain, "memorized")
-        chosen_rest = _seeded_subset(rest, cap - len(chosen_memorized), seed, domain, "rest")
-        log.info(
-            "%s: %d memorized of %d and %d others of %d selected",
-            domain,
-            len(chosen_memorized),
-            len(memorized),
-            len(chosen_rest),
-            len(rest),
-        )
-        chosen = chosen_memorized + chosen_rest
+        if not by_id:
+            raise GrokpathError(f"domain {domain!r}: empty training sample set")
+        ids = sorted(by_id)
+        cap = len(ids) if max_per_domain is None else int(max_per_domain)
+        chosen = _seeded_subset(ids, cap, seed, domain, "train")
+        log.info("%s: %d of %d training samples selected", domain, len(chosen), len(ids))
         selected += [
-            {"sample_id": sid, "domain": domain, "text": by_id[sid]["text"]}
-            for sid in sorted(chosen)
+            {"sample_id": sid, "domain": domain, "text": by_id[sid]["text"]} for sid in chosen
         ]
     return selected
