@@ -1,4 +1,5 @@
 # Python helpers shared by the rules: config validation, paths and input functions.
+import os
 from pathlib import Path
 
 from grokpath.config import validate_config
@@ -10,6 +11,10 @@ try:
 except GrokpathError as exc:
     raise WorkflowError(str(exc)) from None
 
+# envs/*.yaml install grokpath with `-e ${GROKPATH_ROOT}` (pip expands it): Snakemake creates each
+# env from a copy of its file under .snakemake/conda/, so a path relative to envs/ would miss.
+os.environ.setdefault("GROKPATH_ROOT", workflow.basedir)
+
 RUN = f"results/{config['run']}"
 DOMAINS = list(config["domains"])
 STEPS = list(config["checkpoints"]["steps"])
@@ -18,6 +23,7 @@ SPLITS = ["train", "valid", "test"]
 
 wildcard_constraints:
     step=r"\d+",
+    chunk=r"\d+(-\d+)?",
     domain="|".join(DOMAINS),
 
 
@@ -91,13 +97,18 @@ def router_tables():
 
 
 def eval_chunks():
-    """Checkpoints are evaluated in chunks of `checkpoints_per_job` (one lm-eval process each)."""
+    """Checkpoints are evaluated in chunks of `checkpoints_per_job` (one lm-eval process each).
+
+    A chunk is named by its first and last step, never by its position: a step added to the
+    config then leaves the other chunks' names, and so their finished jobs, alone.
+    """
     size = config["evaluation"]["checkpoints_per_job"]
-    return [STEPS[i : i + size] for i in range(0, len(STEPS), size)]
+    chunks = [STEPS[i : i + size] for i in range(0, len(STEPS), size)]
+    return {"-".join(map(str, dict.fromkeys([c[0], c[-1]]))): c for c in chunks}
 
 
 def eval_chunk_steps(wildcards):
-    return eval_chunks()[int(wildcards.chunk)]
+    return eval_chunks()[wildcards.chunk]
 
 
 def eval_chunk_checkpoints(wildcards):
@@ -111,9 +122,7 @@ def eval_chunk_adapters(wildcards):
 
 
 def eval_chunk_tables(kind):
-    return [
-        f"{RUN}/eval/chunks/chunk{i}.{kind}.parquet" for i in range(len(eval_chunks()))
-    ]
+    return [f"{RUN}/eval/chunks/steps{name}.{kind}.parquet" for name in eval_chunks()]
 
 
 def task_template_dir(wildcards=None):

@@ -68,13 +68,13 @@ rule evaluate:
         manifest=f"{RUN}/corpus/manifest.json",
         task_templates=task_template_files(),
     output:
-        per_item=f"{RUN}/eval/chunks/chunk{{chunk}}.items.parquet",
-        aggregate=f"{RUN}/eval/chunks/chunk{{chunk}}.aggregate.parquet",
-        tasks_dir=directory(f"{RUN}/eval/chunks/chunk{{chunk}}.tasks"),
+        per_item=f"{RUN}/eval/chunks/steps{{chunk}}.items.parquet",
+        aggregate=f"{RUN}/eval/chunks/steps{{chunk}}.aggregate.parquet",
+        tasks_dir=directory(f"{RUN}/eval/chunks/steps{{chunk}}.tasks"),
     log:
-        f"{RUN}/logs/evaluate/chunk{{chunk}}.log",
+        f"{RUN}/logs/evaluate/steps{{chunk}}.log",
     benchmark:
-        f"{RUN}/benchmarks/evaluate/chunk{{chunk}}.tsv"
+        f"{RUN}/benchmarks/evaluate/steps{{chunk}}.tsv"
     conda:
         "../envs/lmeval.yaml"
     threads: 2
