@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
 from grokpath.errors import GrokpathError
 
 CHECKPOINT_META = "grokpath_checkpoint.json"
@@ -38,6 +35,11 @@ def checkpoint_step(checkpoint_dir: str | Path) -> int:
 
 
 def load_checkpoint(checkpoint_dir: str | Path, device, dtype=None):
+    # Imported here: every snakemake process imports this module (rules/common.smk -> grokpath.hub),
+    # and torch + transformers at import would add seconds to each dry run and cluster job.
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     checkpoint_dir = Path(checkpoint_dir)
     check_checkpoint_dir(checkpoint_dir)
     try:
