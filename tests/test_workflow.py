@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tiny_runs import reference_run
 from workflow_utils import ROOT, script, snakemake
 
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
@@ -14,12 +15,11 @@ TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny")
-    result = snakemake(workdir, TINY)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir / "results" / "tiny"
+    """results/tiny of the one tiny run every slow module shares (read-only)."""
+    return reference_run(tmp_path_factory) / "results" / "tiny"
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_every_table(tiny_run):
     config = yaml.safe_load(TINY.read_text())
     steps = config["checkpoints"]["steps"]
@@ -39,6 +39,7 @@ def test_tiny_run_writes_every_table(tiny_run):
 TIDY = ["step", "domain", "group", "layer", "metric", "value", "se", "n"]
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_pathways_and_metrics(tiny_run):
     config = yaml.safe_load(TINY.read_text())
     steps = config["checkpoints"]["steps"]
@@ -59,6 +60,7 @@ def test_tiny_run_writes_pathways_and_metrics(tiny_run):
     assert {"training_loss", "training_loss_ma", "validation_loss"} <= set(tables["loss"]["metric"])
 
 
+@pytest.mark.slow
 def test_tiny_run_evaluates_every_checkpoint_on_every_task(tiny_run):
     config = yaml.safe_load(TINY.read_text())
     items = pd.read_parquet(tiny_run / "eval" / "items.parquet")
@@ -72,6 +74,7 @@ def test_tiny_run_evaluates_every_checkpoint_on_every_task(tiny_run):
     assert list(matches.columns) == ["domain", "train_group", "test_group", "similarity", "delay", "n_train", "n_test"]
 
 
+@pytest.mark.slow
 def test_rerun_has_nothing_to_do(tiny_run):
     result = snakemake(tiny_run.parent.parent, TINY, "-n")
     assert result.returncode == 0
@@ -104,6 +107,7 @@ def test_unknown_config_key_stops_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow
 def test_checkpoint_without_weights_fails_in_one_line(tiny_run, tmp_path):
     broken = tmp_path / "step10"
     shutil.copytree(tiny_run / "checkpoints" / "step10", broken)
@@ -115,6 +119,7 @@ def test_checkpoint_without_weights_fails_in_one_line(tiny_run, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_truncated_weights_fail_naming_the_dir(tiny_run, tmp_path):
     broken = tmp_path / "step10"
     shutil.copytree(tiny_run / "checkpoints" / "step10", broken)
@@ -128,6 +133,7 @@ def test_truncated_weights_fail_naming_the_dir(tiny_run, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_empty_sample_set_fails_naming_the_file(tiny_run, tmp_path):
     corpus = tmp_path / "corpus"
     shutil.copytree(tiny_run / "corpus", corpus)
@@ -148,6 +154,7 @@ def loss_script(run_dir: Path, checkpoint: Path, out: Path, corpus: Path | None 
     )
 
 
+@pytest.mark.slow
 def test_lm_eval_cli_agrees_with_our_per_item_table(tiny_run, tmp_path):
     """The reference scorer, run as users would run it, gives the accuracy our tables hold."""
     import json
@@ -156,7 +163,8 @@ def test_lm_eval_cli_agrees_with_our_per_item_table(tiny_run, tmp_path):
     import sys
 
     step = 30
-    tasks_dir = tiny_run / "eval" / "chunks" / "chunk0.tasks"
+    steps = yaml.safe_load(TINY.read_text())["checkpoints"]["steps"]
+    tasks_dir = tiny_run / "eval" / "chunks" / f"steps{steps[0]}-{steps[-1]}.tasks"
     command = [
         sys.executable, "-m", "lm_eval", "--model", "hf",
         "--model_args", f"pretrained={tiny_run / 'checkpoints' / f'step{step}'},max_length=32,dtype=float32",

@@ -5,10 +5,11 @@
 #   tests/slurm/local-cluster.sh down     stop the daemons this script started
 #   tests/slurm/local-cluster.sh status   sinfo + squeue, or "down"
 #
-# The node is this machine on 127.0.0.1 only (CommunicationParameters=NoInAddrAny), with the CPUs and
-# memory `slurmd -C` reports: a job asking for more stays PENDING forever. No systemd, no cgroups
-# (proctrack/linuxproc, task/none), no accounting (so `sacct` fails: the slurm-local profile asks the
-# executor plugin for squeue-based status, which it trusts only while MinJobAge >= 3x its initial wait).
+# The node is this machine on 127.0.0.1 only (CommunicationParameters=NoInAddrAny), with the memory
+# `slurmd -C` reports (a job asking for more stays PENDING forever) and OVERSUBSCRIBE x its CPUs.
+# No systemd, no cgroups (proctrack/linuxproc, task/none), no accounting (so `sacct` fails: the
+# slurm-local profile asks the executor plugin for squeue-based status, which it trusts only while
+# MinJobAge >= 3x its initial wait).
 # Two partitions on the one node, `cpu` (default) and `gpu`, as named in profiles/slurm. The node
 # advertises GRES_GPUS fake GPUs (device files that alias /dev/null) so that the profile's `--gpus=1`
 # is scheduled for real; the jobs themselves run on the CPU (the tiny config says device: cpu).
@@ -22,9 +23,13 @@ CONF=/etc/slurm/slurm.conf
 GRES_CONF=/etc/slurm/gres.conf
 MARK="# grokpath local test cluster (tests/slurm/local-cluster.sh)"
 # Finished jobs stay visible to squeue/scontrol this long: >= 3x the slurm-local profile's initial
-# status wait (5 s), and long enough for tests/test_slurm.py to inspect every job of a run.
+# status wait (2 s), and long enough for tests/test_slurm.py to inspect every job of a run.
 MIN_JOB_AGE=${MIN_JOB_AGE:-3600}
-GRES_GPUS=${GRES_GPUS:-2}
+# The node advertises OVERSUBSCRIBE x its real CPUs (and as many fake GPUs as it then fits 2-thread
+# jobs): the test's jobs spend most of their time importing and waiting for the plugin's status
+# polls, so letting independent jobs overlap shortens the run more than the shared cores slow it.
+OVERSUBSCRIBE=${OVERSUBSCRIBE:-4}
+GRES_GPUS=${GRES_GPUS:-4}
 WAIT_S=${WAIT_S:-60}
 PACKAGES=(slurmctld slurmd slurm-client munge)
 
@@ -62,9 +67,11 @@ write_conf() {
     fi
     local host node
     host=$(hostname -s)
-    # The node exactly as slurmd sees this machine (CPUs, sockets, cores, RealMemory in MB).
+    # The node as slurmd sees this machine (CPUs, RealMemory in MB), CPUs oversubscribed (above);
+    # config_overrides lets slurmd register with more CPUs than it counts.
     node=$(slurmd -C | grep '^NodeName=')
-    [[ $node == *CPUs=*RealMemory=* ]] || die "slurmd -C did not report CPUs and RealMemory: $node"
+    [[ $node =~ CPUs=([0-9]+).*RealMemory=([0-9]+) ]] || die "slurmd -C did not report CPUs and RealMemory: $node"
+    node="NodeName=$host CPUs=$((BASH_REMATCH[1] * OVERSUBSCRIBE)) RealMemory=${BASH_REMATCH[2]}"
     mkdir -p /etc/slurm "$STATE/ctld" "$STATE/d" "$STATE/log"
     cat >"$CONF" <<EOF
 $MARK
@@ -85,6 +92,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 GresTypes=gpu
 ReturnToService=2
+SlurmdParameters=config_overrides
 MinJobAge=$MIN_JOB_AGE
 SlurmctldPort=6817
 SlurmdPort=6818
