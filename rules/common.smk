@@ -104,7 +104,11 @@ def eval_chunks():
     """
     size = config["evaluation"]["checkpoints_per_job"]
     chunks = [STEPS[i : i + size] for i in range(0, len(STEPS), size)]
-    return {"-".join(map(str, dict.fromkeys([c[0], c[-1]]))): c for c in chunks}
+    return {chunk_name(chunk): chunk for chunk in chunks}
+
+
+def chunk_name(steps):
+    return str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
 
 
 def eval_chunk_steps(wildcards):

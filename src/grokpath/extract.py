@@ -378,9 +378,10 @@ def select_samples(
 
     The choice reads neither losses nor the memorization table on purpose: pathways are then a
     function of (checkpoint, corpus, seed) alone, so a checkpoint added to the config extracts
-    that checkpoint only, instead of every step after t* moved. Memorized groups are formed later
-    (pathway_metrics) from the samples drawn here; `max_per_domain: null` takes every sample, so
-    the groups are complete. Every checkpoint step gets the same samples.
+    that checkpoint only (a new checkpoint moves t*, which would otherwise re-extract every
+    step). Memorized groups are formed later (pathway_metrics) from the samples drawn here;
+    `max_per_domain: null` takes every sample, so the groups are complete. Every checkpoint step
+    gets the same samples.
     """
     selected: list[dict] = []
     for domain in sorted(train_rows):
