@@ -144,6 +144,13 @@ def last_line(result: subprocess.CompletedProcess) -> str:
     return lines[-1] if lines else ""
 
 
+def assert_stopped(result: subprocess.CompletedProcess, error: str, out: Path) -> None:
+    """Exit 1, `error` as the last line of stderr, nothing left in `out`."""
+    assert result.returncode == 1
+    assert last_line(result).startswith(error), result.stderr[-2000:]
+    assert not out.exists() or not any(out.iterdir())
+
+
 def memorization(losses: list[Path], out: Path) -> subprocess.CompletedProcess:
     eps = "{" + ", ".join(f"{d}: auto" for d in DOMAINS) + "}"
     return script(
@@ -178,9 +185,7 @@ def test_loss_table_missing_a_column_names_the_file(reference, tmp_path):
     pd.read_parquet(run / "loss" / f"step{STEPS[0]}.parquet").drop(columns=["loss"]).to_parquet(bad)
     out = tmp_path / "memorization"
     result = memorization([bad] + [run / "loss" / f"step{s}.parquet" for s in STEPS[1:]], out)
-    assert result.returncode == 1
-    assert last_line(result).startswith(f"error: {bad}: missing column(s) loss"), result.stderr[-2000:]
-    assert not out.exists() or not any(out.iterdir())
+    assert_stopped(result, f"error: {bad}: missing column(s) loss", out)
 
 
 def test_truncated_parquet_names_the_file(reference, tmp_path):
@@ -189,9 +194,7 @@ def test_truncated_parquet_names_the_file(reference, tmp_path):
     bad.write_bytes((run / "loss" / f"step{STEPS[-1]}.parquet").read_bytes()[:200])
     out = tmp_path / "memorization"
     result = memorization([run / "loss" / f"step{s}.parquet" for s in STEPS[:-1]] + [bad], out)
-    assert result.returncode == 1
-    assert last_line(result).startswith(f"error: {bad}: not a readable Parquet file"), result.stderr[-2000:]
-    assert not out.exists() or not any(out.iterdir())
+    assert_stopped(result, f"error: {bad}: not a readable Parquet file", out)
 
 
 def test_memorization_table_missing_a_column_stops_the_metrics(reference, tmp_path):
@@ -200,9 +203,7 @@ def test_memorization_table_missing_a_column_stops_the_metrics(reference, tmp_pa
     pd.read_parquet(run / "memorization" / "samples.parquet").drop(columns=["t_star"]).to_parquet(bad)
     out = tmp_path / "metrics"
     result = pathway_metrics(run, out, bad)
-    assert result.returncode == 1
-    assert last_line(result).startswith(f"error: {bad}: missing column(s) t_star"), result.stderr[-2000:]
-    assert not out.exists() or not any(out.iterdir())
+    assert_stopped(result, f"error: {bad}: missing column(s) t_star", out)
 
 
 def test_empty_sample_set_stops_extraction_naming_the_file(reference, tmp_path):
@@ -212,9 +213,7 @@ def test_empty_sample_set_stops_extraction_naming_the_file(reference, tmp_path):
     (corpus / "math" / "train.jsonl").write_text("")
     out = tmp_path / "pathways"
     result = extract(run, out, manifest=corpus / "manifest.json")
-    assert result.returncode == 1
-    assert last_line(result).startswith(f"error: {corpus / 'math' / 'train.jsonl'}: empty sample set"), result.stderr[-2000:]
-    assert not out.exists() or not any(out.iterdir())
+    assert_stopped(result, f"error: {corpus / 'math' / 'train.jsonl'}: empty sample set", out)
 
 
 def test_corrupt_checkpoint_stops_the_workflow_and_drops_the_stale_table(reference, tmp_path):

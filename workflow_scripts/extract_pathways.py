@@ -8,33 +8,19 @@ checkpoint's grokpath_checkpoint.json), domains (names), max_per_domain (null = 
 max_length, device (auto|cpu|cuda...), dtype (auto|float32|bfloat16|float16).
 """
 
-import json
 from pathlib import Path
 
 import torch
 
+from grokpath.checkpoints import checkpoint_step
 from grokpath.entry import corpus_dir, log, run
 from grokpath.errors import GrokpathError
 from grokpath.extract import default_dtype, extract_pathways, select_samples
 from grokpath.routers import find_routers, write_router_table
 from grokpath.tableio import read_jsonl
+from grokpath.tokens import resolve_device
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def checkpoint_step(checkpoint: Path, given) -> int:
-    if given not in (None, ""):
-        return int(given)
-    meta = checkpoint / "grokpath_checkpoint.json"
-    if not meta.exists():
-        raise GrokpathError(f"{checkpoint}: no grokpath_checkpoint.json and no step given")
-    return int(json.loads(meta.read_text())["step"])
-
-
-def resolve_device(name: str) -> str:
-    if name in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def resolve_dtype(name: str | None):
@@ -68,8 +54,9 @@ def main(args: dict) -> None:
     samples = select_samples(train_rows, cap, int(args.get("seed", 0)))
     del train_rows  # the texts we need live in `samples` now
 
-    step = checkpoint_step(checkpoint, args.get("step"))
-    device = resolve_device(args.get("device", "auto"))
+    given_step = args.get("step")
+    step = int(given_step) if given_step not in (None, "") else checkpoint_step(checkpoint)
+    device = resolve_device(args.get("device") or "auto")
     dtype = resolve_dtype(args.get("dtype")) or default_dtype(device)
     log.info("loading %s (step %d) on %s", checkpoint, step, device)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
