@@ -51,6 +51,57 @@ if "analysis" in config:
         script:
             "../workflow_scripts/stats.py"
 
+    # lab checkpoints only: the verdict reads the pretraining probe (train/probe.parquet)
+    if is_lab("checkpoints"):
+
+        rule grokking:
+            input:
+                aggregate=f"{RUN}/eval/aggregate.parquet",
+                probe=f"{RUN}/train/probe.parquet",
+                samples=f"{RUN}/memorization/samples.parquet",
+                manifest=f"{RUN}/corpus/manifest.json",
+                test_items=corpus_test_files(),
+            output:
+                grokking=f"{ANALYSIS_DIR}/grokking.parquet",
+            log:
+                f"{RUN}/logs/analysis/grokking.log",
+            benchmark:
+                f"{RUN}/benchmarks/analysis/grokking.tsv"
+            conda:
+                "../envs/stats.yaml"
+            resources:
+                mem_mb=2000,
+                runtime=5,
+            script:
+                "../workflow_scripts/grokking.py"
+
+        rule lab_grokking:
+            input:
+                probe=f"{RUN}/train/probe.parquet",
+                aggregate=f"{RUN}/eval/aggregate.parquet",
+                grokking=f"{ANALYSIS_DIR}/grokking.parquet",
+            output:
+                png=report(
+                    figure_png("lab_grokking"),
+                    caption=caption("lab_grokking"),
+                    category="Grokking",
+                    labels={"figure": "lab verdict"},
+                ),
+                pdf=figure_pdf("lab_grokking"),
+            log:
+                f"{RUN}/logs/figures/lab_grokking.log",
+            benchmark:
+                f"{RUN}/benchmarks/figures/lab_grokking.tsv"
+            conda:
+                "../envs/stats.yaml"
+            resources:
+                mem_mb=2000,
+                runtime=5,
+            params:
+                figure="lab_grokking",
+            script:
+                "../workflow_scripts/figure.py"
+
     rule theory_toy:
         output:
             toy=f"{RUN}/theory/toy.parquet",
@@ -488,6 +539,7 @@ if "analysis" in config:
             threshold_tables=threshold_ablation_tables(),
             eps_tables=ablation_tables(eps_settings()),
             delta_tables=ablation_tables(delta_settings()),
+            grokking=grokking_verdicts(),
         output:
             summary=report(
                 f"{RUN}/summary.md",

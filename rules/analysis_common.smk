@@ -76,6 +76,16 @@ def delta_of(wildcards):
     return float(wildcards.delta)
 
 
+def corpus_test_files():
+    return expand(f"{RUN}/corpus/{{domain}}/test.jsonl", domain=DOMAINS)
+
+
+def grokking_verdicts():
+    """analysis/grokking.parquet, or nothing: the lab verdict needs the pretraining probe, which
+    hub checkpoints (paper scale) lack."""
+    return [f"{ANALYSIS_DIR}/grokking.parquet"] if is_lab("checkpoints") else []
+
+
 FIGURE_NAMES = [
     "fig1_memorization_generalization",
     "fig2_matched_pairs",
@@ -93,11 +103,19 @@ FIGURE_NAMES = [
 ]
 
 
+# figures of the lab verdict (analysis/grokking.parquet): lab checkpoints only
+LAB_FIGURE_NAMES = ["lab_grokking"]
+
+
+def figure_names():
+    return FIGURE_NAMES + (LAB_FIGURE_NAMES if is_lab("checkpoints") else [])
+
+
 def analysis_outputs():
     """Every figure (PNG + PDF), Table 1 as CSV and the summary; empty without `analysis:`."""
     if "analysis" not in config:
         return []
-    outputs = [figure_png(name) for name in FIGURE_NAMES]
-    outputs += [figure_pdf(name) for name in FIGURE_NAMES]
+    outputs = [figure_png(name) for name in figure_names()]
+    outputs += [figure_pdf(name) for name in figure_names()]
     outputs += [f"{FIGURES}/table1_correlations.csv", f"{RUN}/summary.md"]
     return outputs

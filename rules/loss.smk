@@ -24,6 +24,7 @@ rule sample_loss:
         batch_size=config["loss"]["batch_size"],
         max_length=config["loss"]["max_length"],
         append_eos=config["loss"]["append_eos"],
+        span=config["loss"]["span"],
         device=config["device"],
     script:
         "../workflow_scripts/sample_loss.py"

@@ -9,8 +9,9 @@ import analysis_tables as T
 from grokpath import stats
 from grokpath.ablation import memorized_fractions
 from grokpath.errors import GrokpathError
-from grokpath.figures import ablations, correlation, grokking, pathways, theory
+from grokpath.figures import ablations, correlation, grokking, lab_grokking, pathways, theory
 from grokpath.figures.render import render
+from grokpath.lab_verdict import checkpoint_test_accuracy
 
 PNG_MAGIC = b"\x89PNG"
 PDF_MAGIC = b"%PDF"
@@ -42,6 +43,7 @@ def tables():
         "fits": stats.pooled_fit_bands(points, 0.95),
         "group_accuracy": stats.accuracy_by_test_group(items, generalization, contamination),
         "fractions": memorized_fractions(T.memorization_samples()), "toy": T.toy_table(),
+        "probe": T.probe_table(), "aggregate": T.aggregate_table(), "grokking": T.grokking_table(),
     }  # fmt: skip
 
 
@@ -101,8 +103,14 @@ def draw_fig13(t, png, pdf):
     pathways.fig13_entropy_vs_distance(t["edit_distance"], t["routing"], png, pdf)
 
 
+def draw_lab_grokking(t, png, pdf):
+    lab_grokking.fig_lab_grokking(t["probe"], checkpoint_test_accuracy(t["aggregate"]),
+                                  t["grokking"], png, pdf)  # fmt: skip
+
+
 DRAWERS = [draw_fig1, draw_fig2, draw_fig4, draw_fig5, draw_fig6, draw_table1, draw_fig7,
-           draw_fig8, draw_fig9, draw_fig10, draw_fig11, draw_fig12, draw_fig13]  # fmt: skip
+           draw_fig8, draw_fig9, draw_fig10, draw_fig11, draw_fig12, draw_fig13,
+           draw_lab_grokking]  # fmt: skip
 
 
 def assert_written(png, pdf):
@@ -138,7 +146,13 @@ def test_degenerate_inputs_render_a_note_instead_of_failing(tables, tmp_path):
     grokking.fig2_matched_pairs(tables["loss_baselines"], tables["matches"].iloc[:0],
                                 tables["group_accuracy"], "math", 4, tmp_path / "c.png",
                                 tmp_path / "c.pdf")  # fmt: skip
-    for name in "abc":
+    # a domain that does not grok, with no probe rows and no marked steps
+    failing = tables["grokking"].assign(groks=False, reason="never fits", t_fit=pd.NA,
+                                        t_gen50=pd.NA, t_gen50_spread=float("nan"))  # fmt: skip
+    evaluated = checkpoint_test_accuracy(tables["aggregate"])
+    lab_grokking.fig_lab_grokking(tables["probe"].iloc[:0], evaluated, failing, tmp_path / "d.png",
+                                  tmp_path / "d.pdf")  # fmt: skip
+    for name in "abcd":
         assert_written(tmp_path / f"{name}.png", tmp_path / f"{name}.pdf")
 
 
@@ -153,7 +167,8 @@ def test_resolve_groups(setting, count, expected):
 
 def test_render_reads_named_inputs(tables, tmp_path):
     paths = {}
-    for name in ("edit_distance", "groups", "generalization", "contamination"):
+    for name in ("edit_distance", "groups", "generalization", "contamination", "probe",
+                 "aggregate", "grokking"):  # fmt: skip
         paths[name] = tmp_path / f"{name}.parquet"
         tables[name].to_parquet(paths[name])
     args = {"groups": paths["groups"], "generalization": paths["generalization"],
@@ -164,6 +179,10 @@ def test_render_reads_named_inputs(tables, tmp_path):
     args = {"edit_distances": [paths["edit_distance"], paths["edit_distance"]],
             "thresholds": [0.6, 0.7], "png": tmp_path / "fig9.png", "pdf": tmp_path / "fig9.pdf"}  # fmt: skip
     render("fig9", args)
+    assert_written(args["png"], args["pdf"])
+    args = {name: paths[name] for name in ("probe", "aggregate", "grokking")}
+    args.update(png=tmp_path / "lab.png", pdf=tmp_path / "lab.pdf")
+    render("lab_grokking", args)
     assert_written(args["png"], args["pdf"])
 
 

@@ -31,7 +31,7 @@ def inputs() -> S.SummaryInputs:
         fig4_groups=[200, 300], fig5_group=300, fig6_groups=[300, 500], fig2_domain="math",
         cross_domains=("math", "code"), delta=0.05,
         threshold_ablation={"0.6": distance, "0.7": distance}, eps_ablation={"1.0": distance},
-        delta_ablation={"0.05": distance}, **metrics,
+        delta_ablation={"0.05": distance}, grokking=T.grokking_table(), **metrics,
     )  # fmt: skip
 
 
@@ -116,3 +116,22 @@ def test_markdown_lists_every_claim_and_table1(inputs):
     assert "rule text" in text and "| pooled | edit_distance | 12 |" in text
     table = [line for line in text.splitlines() if line.startswith("| Fig 13")]
     assert len(table) == 1 and table[0].count("|") == 6  # pipes inside cells are escaped
+
+
+def test_grokking_verdict_is_on_top(inputs):
+    text = S.summary_markdown(inputs, S.build_claims(inputs, THRESHOLDS), "rule text")
+    top = text.index("## Does this run show memorization before generalization?")
+    assert top < text.index("## Paper claims") < text.index("| paper | claim |")
+    assert "2 of 2 domains grok." in text
+    assert "| math | 400 | 0.13 | 0.79 | 300 | 700 | 400 | yes |" in text
+    assert "Staggered: no (t_gen50 spread 0 steps of 1000)" in text
+
+
+def test_grokking_verdict_says_why_not_and_copes_without_a_probe(inputs):
+    failing = inputs.grokking.assign(groks=[False, True], reason=["never fits", ""],
+                                     t_gen50_spread=float("nan"))  # fmt: skip
+    text = S.grokking_markdown(failing)
+    assert "1 of 2 domains grok." in text and "| no (never fits) |" in text
+    assert "Staggered: no (fewer than two domains grok; run of 1000 steps)" in text
+    absent = S.summary_markdown(dataclasses.replace(inputs, grokking=None), [], "rule text")
+    assert "Not measurable here" in absent

@@ -18,6 +18,7 @@ def main(args: dict) -> None:
         batch_size=args["batch_size"],
         max_length=args["max_length"],
         append_eos=args["append_eos"],
+        span=args["span"],
         device=args.get("device", "auto"),
     )
     write_parquet(table, args["loss"])

@@ -1,5 +1,9 @@
 """Pretraining the lab model on the generated corpus, saving HF checkpoints along the way.
 
+Tables: `train/log.parquet` (step, loss, aux_loss, lr, tokens, elapsed_s at every log step) and
+`train/probe.parquet` (step, domain, split train|test, n, accuracy, checkpoint: whether the step
+is a saved checkpoint), the accuracy probe at every log step and checkpoint.
+
 The schedule is linear warm-up then a constant learning rate: the paper's memorization rule
 (loss within delta of the FINAL loss at every later checkpoint) needs a flat tail, and a
 cool-down at the end would lower every final loss and leave nothing memorized before it.
@@ -24,7 +28,7 @@ from grokpath.errors import GrokpathError
 from grokpath.lab_model import init_lab_model
 from grokpath.probe import probe_accuracy
 from grokpath.tableio import atomic_dir, read_jsonl, write_parquet
-from grokpath.tokens import encode_samples, resolve_device
+from grokpath.tokens import answer_starts, encode_samples, resolve_device
 
 log = logging.getLogger("grokpath.pretrain")
 
@@ -46,16 +50,26 @@ def load_corpus(corpus_dir: str | Path, domains: list[str]) -> CorpusSplits:
     return CorpusSplits(train, test)
 
 
-def training_tensors(tokenizer, texts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All samples padded to one width once; labels are -100 on padding so it adds no loss."""
-    encoded = encode_samples(tokenizer, texts, max_length, append_eos=True)
+def training_tensors(
+    tokenizer, samples: list[dict], max_length: int, loss_span: str = "all"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All samples padded to one width once: (input ids, attention mask, labels).
+
+    Labels are -100 on padding, and with `loss_span: answer` also on the prompt, so only the
+    answer token(s) and EOS are trained on (the operands of a lab sample are random).
+    """
+    encoded = encode_samples(tokenizer, [s["text"] for s in samples], max_length, append_eos=True)
+    starts = answer_starts(tokenizer, samples, max_length, loss_span, "pretrain.loss_span")
     width = max(len(ids) for ids in encoded)
     ids = torch.full((len(encoded), width), tokenizer.pad_token_id, dtype=torch.long)
+    attention = torch.zeros((len(encoded), width), dtype=torch.long)
     labels = torch.full((len(encoded), width), -100, dtype=torch.long)
-    for row, seq in enumerate(encoded):
+    for row, (seq, first) in enumerate(zip(encoded, starts)):
         ids[row, : len(seq)] = torch.tensor(seq)
-        labels[row, : len(seq)] = torch.tensor(seq)
-    return ids, labels
+        attention[row, : len(seq)] = 1
+        # HF shifts labels by one inside the model: label j is predicted from position j - 1.
+        labels[row, first : len(seq)] = torch.tensor(seq[first:])
+    return ids, attention, labels
 
 
 def learning_rate(step: int, peak: float, warmup_steps: int) -> float:
@@ -79,6 +93,33 @@ def probe_rows(corpus: CorpusSplits, cap: int, seed: int) -> dict[tuple[str, str
     return picked
 
 
+def probe_steps(train_cfg: dict, save_steps: list[int], total: int) -> set[int]:
+    """The accuracy probe runs at every log step (dense curves: where between checkpoints a
+    jump happens) and at every checkpoint (the rows the grokking verdict reads)."""
+    every = train_cfg["log_every"]
+    return set(range(every, total + 1, every)) | set(save_steps) | {total}
+
+
+class GradientFilter:
+    """Grokfast-EMA (Lee et al. 2024): grad += lamb * EMA(grad), amplifying slow components.
+
+    pytorch-optimizer's `gradfilter_ema` does the filtering; this only keeps its state.
+    """
+
+    def __init__(self, model, alpha: float, lamb: float):
+        from pytorch_optimizer.optimizer.grokfast import gradfilter_ema
+
+        self._filter, self.model, self.alpha, self.lamb, self.state = gradfilter_ema, model, alpha, lamb, None
+
+    def __call__(self) -> None:
+        self.state = self._filter(self.model, grads=self.state, alpha=self.alpha, lamb=self.lamb)
+
+
+def gradient_filter(model, train_cfg: dict) -> GradientFilter | None:
+    spec = train_cfg.get("grokfast")
+    return GradientFilter(model, spec["alpha"], spec["lamb"]) if spec else None
+
+
 def pretrain(
     *,
     corpus_dir: str,
@@ -91,50 +132,55 @@ def pretrain(
     seed: int,
     device: str = "auto",
     threads: int = 1,
+    on_probe=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and save a checkpoint at every step in `save_steps`; returns (log, probe) tables."""
+    """Train to the last of `save_steps`, saving a checkpoint at every step in `checkpoint_dirs`;
+    returns (log, probe) tables. `on_probe(rows)` sees each probe's rows as they come (sweeps)."""
     torch.set_num_threads(max(1, threads))
     dev = resolve_device(device)
     corpus = load_corpus(corpus_dir, domains)
-    texts = [row["text"] for domain in domains for row in corpus.train[domain]]
+    samples = [row for domain in domains for row in corpus.train[domain]]
     max_length = model_cfg["max_position_embeddings"]
-    ids, labels = training_tensors(tokenizer, texts, max_length)
+    ids, attention, labels = training_tensors(tokenizer, samples, max_length, train_cfg.get("loss_span", "all"))
     model = init_lab_model(model_cfg, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, seed).to(dev)
-    log.info("lab model: %d parameters, %d training samples, device %s",
-             sum(p.numel() for p in model.parameters()), len(texts), dev)
+    log.info("lab model: %d parameters, %d training samples, device %s, %d threads",
+             sum(p.numel() for p in model.parameters()), len(samples), dev, torch.get_num_threads())
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"],
         betas=tuple(train_cfg["betas"]),
     )
+    slow_gradients = gradient_filter(model, train_cfg)
     balance = RouterBalance(model, model_cfg["top_k"], model_cfg["num_experts"])
     generator = torch.Generator().manual_seed(seed)
-    batch_size = min(train_cfg["batch_size"], len(texts))
+    batch_size = min(train_cfg["batch_size"], len(samples))
     probes = probe_rows(corpus, train_cfg["probe_samples"], seed)
-    log_rows, probe_table = [], []
-    order = torch.randperm(len(texts), generator=generator)
-    cursor, tokens_seen, start = 0, 0, time.perf_counter()
     total = max(save_steps)
+    probe_at = probe_steps(train_cfg, save_steps, total)
+    log_rows, probe_table = [], []
+    order = torch.randperm(len(samples), generator=generator)
+    cursor, tokens_seen, start = 0, 0, time.perf_counter()
     bar = tqdm(range(1, total + 1), desc="pretrain", unit="step", mininterval=2.0)
     for step in bar:
         if cursor + batch_size > len(order):
-            order, cursor = torch.randperm(len(texts), generator=generator), 0
+            order, cursor = torch.randperm(len(samples), generator=generator), 0
         index = order[cursor : cursor + batch_size]
         cursor += batch_size
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, train_cfg["lr"], train_cfg["warmup_steps"])
         model.train()
-        batch_ids, batch_labels = ids[index].to(dev), labels[index].to(dev)
-        token_mask = (batch_labels != -100).long()
+        batch_ids, batch_mask, batch_labels = ids[index].to(dev), attention[index].to(dev), labels[index].to(dev)
         balance.reset()
-        out = model(input_ids=batch_ids, attention_mask=token_mask, labels=batch_labels)
-        aux_loss = balance.loss(token_mask)
+        out = model(input_ids=batch_ids, attention_mask=batch_mask, labels=batch_labels)
+        aux_loss = balance.loss(batch_mask)
         loss = out.loss + model_cfg["router_aux_loss_coef"] * aux_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if slow_gradients:
+            slow_gradients()
         if train_cfg["grad_clip"]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
         optimizer.step()
-        tokens_seen += int((batch_labels != -100).sum())
+        tokens_seen += int(batch_mask.sum())
         if step % train_cfg["log_every"] == 0 or step == total:
             elapsed = time.perf_counter() - start
             log_rows.append({
@@ -144,19 +190,27 @@ def pretrain(
             bar.set_postfix(loss=f"{out.loss.item():.3f}", tok_s=f"{tokens_seen / elapsed:.0f}")
         if step in checkpoint_dirs:
             save_checkpoint(model, tokenizer, Path(checkpoint_dirs[step]), step)
+        if step in probe_at:
+            rows = _probe(model, tokenizer, probes, dev, max_length, step, step in save_steps)
             balance.reset()
-            probe_table.extend(_probe(model, tokenizer, probes, dev, max_length, step))
-            balance.reset()
-            summary = " ".join(f"{r['domain']}/{r['split']}={r['accuracy']:.2f}" for r in probe_table[-2 * len(domains):])
-            log.info("step %d: loss %.4f, %.0f tokens/s; probe %s", step, out.loss.item(),
-                     tokens_seen / (time.perf_counter() - start), summary)
-    return pd.DataFrame(log_rows), pd.DataFrame(probe_table)
+            probe_table.extend(rows)
+            if on_probe:
+                on_probe(rows)
+            if step in checkpoint_dirs:
+                summary = " ".join(f"{r['domain']}/{r['split']}={r['accuracy']:.2f}" for r in rows)
+                log.info("step %d: loss %.4f, %.1f steps/s, %.0f tokens/s; probe %s", step, out.loss.item(),
+                         step / (time.perf_counter() - start), tokens_seen / (time.perf_counter() - start), summary)
+    balance.remove()
+    return pd.DataFrame(log_rows), pd.DataFrame(probe_table, columns=PROBE_COLUMNS)
 
 
-def _probe(model, tokenizer, probes, device, max_length, step) -> list[dict]:
+PROBE_COLUMNS = ["step", "domain", "split", "n", "accuracy", "checkpoint"]
+
+
+def _probe(model, tokenizer, probes, device, max_length, step, at_checkpoint: bool) -> list[dict]:
     return [
         {"step": step, "domain": domain, "split": split, "n": len(rows),
-         "accuracy": probe_accuracy(model, tokenizer, rows, device, max_length)}
+         "accuracy": probe_accuracy(model, tokenizer, rows, device, max_length), "checkpoint": at_checkpoint}
         for (domain, split), rows in probes.items()
     ]
 

@@ -1,7 +1,10 @@
 """Per-sample loss: mean next-token NLL of every pretraining and validation sample.
 
+`span` (config `loss.span`) chooses the tokens scored: `all` every token after the first (the
+paper's whole-document loss), `answer` the answer token(s) and EOS of a prompt/answer sample.
+
 Output columns (`loss/step{S}.parquet`): domain, sample_id, split (train|valid), step, loss,
-n_tokens (tokens whose next-token prediction is scored = sequence length - 1).
+n_tokens (tokens whose next-token prediction is scored: sequence length - 1 for `all`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from tqdm import tqdm
 from grokpath.checkpoints import load_checkpoint
 from grokpath.errors import GrokpathError
 from grokpath.tableio import read_jsonl
-from grokpath.tokens import encode_samples, length_sorted_batches, pad_batch, resolve_device
+from grokpath.tokens import answer_starts, encode_samples, length_sorted_batches, pad_batch, resolve_device
 
 log = logging.getLogger("grokpath.sample_loss")
 LOSS_COLUMNS = ["domain", "sample_id", "split", "step", "loss", "n_tokens"]
@@ -36,8 +39,12 @@ def corpus_samples(corpus_dir: str | Path, domains: list[str]) -> list[dict]:
 
 
 @torch.inference_mode()
-def per_sample_nll(model, sequences: list[list[int]], pad_id: int, batch_size: int, device) -> list[float]:
-    """Mean NLL over each sequence's predicted tokens; padding never enters the mean."""
+def per_sample_nll(
+    model, sequences: list[list[int]], pad_id: int, batch_size: int, device, starts: list[int] | None = None
+) -> list[float]:
+    """Mean NLL over each sequence's scored tokens (from position `starts[i]`, default 1); padding
+    never enters the mean."""
+    starts = starts or [1] * len(sequences)
     losses = [float("nan")] * len(sequences)
     batches = length_sorted_batches([len(s) for s in sequences], batch_size)
     for batch in tqdm(batches, desc="sample loss", unit="batch", mininterval=2.0):
@@ -48,7 +55,9 @@ def per_sample_nll(model, sequences: list[list[int]], pad_id: int, batch_size: i
         nll = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
         ).view(targets.shape)
-        scored = mask[:, 1:].float()
+        first = torch.tensor([starts[i] for i in batch], device=device)
+        positions = torch.arange(1, ids.shape[1], device=device)
+        scored = (mask[:, 1:].bool() & (positions[None, :] >= first[:, None])).float()
         per_sample = (nll * scored).sum(1) / scored.sum(1).clamp(min=1)
         for i, value in zip(batch, per_sample.tolist()):
             losses[i] = value
@@ -57,7 +66,7 @@ def per_sample_nll(model, sequences: list[list[int]], pad_id: int, batch_size: i
 
 def sample_loss_table(
     checkpoint_dir: str, corpus_dir: str, domains: list[str], step: int, batch_size: int,
-    max_length: int, append_eos: bool, device: str = "auto",
+    max_length: int, append_eos: bool, span: str = "all", device: str = "auto",
 ) -> pd.DataFrame:
     dev = resolve_device(device)
     model, tokenizer = load_checkpoint(checkpoint_dir, dev)
@@ -66,8 +75,9 @@ def sample_loss_table(
     too_short = [s["sample_id"] for s, seq in zip(samples, sequences) if len(seq) < 2]
     if too_short:
         raise GrokpathError(f"{corpus_dir}: sample {too_short[0]} has fewer than 2 tokens; no loss to score")
+    starts = answer_starts(tokenizer, samples, max_length, span, str(corpus_dir))
     start = time.perf_counter()
-    losses = per_sample_nll(model, sequences, tokenizer.pad_token_id, batch_size, dev)
+    losses = per_sample_nll(model, sequences, tokenizer.pad_token_id, batch_size, dev, starts)
     elapsed = time.perf_counter() - start
     n_tokens = sum(len(s) for s in sequences)
     log.info("step %d: %d samples, %d tokens in %.1f s (%.0f samples/s, %.0f tokens/s)",
@@ -78,5 +88,5 @@ def sample_loss_table(
         "split": [s["split"] for s in samples],
         "step": step,
         "loss": losses,
-        "n_tokens": [len(seq) - 1 for seq in sequences],
+        "n_tokens": [len(seq) - first for seq, first in zip(sequences, starts)],
     })[LOSS_COLUMNS]

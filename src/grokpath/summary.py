@@ -3,6 +3,8 @@
 Every claim gets a verdict - holds, does not hold, or not measurable (the data to test it is
 absent at this scale) - and the numbers behind it. The verdict rules are written next to each
 claim; the thresholds they use (`strong_r`, `weak_r`, `alpha`) come from config `analysis.summary`.
+Above the claims, the lab verdict (analysis/grokking.parquet, grokpath.lab_verdict): does this run
+memorize before it generalizes, per domain?
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class SummaryInputs:
     threshold_ablation: dict[str, pd.DataFrame] = field(default_factory=dict)
     eps_ablation: dict[str, pd.DataFrame] = field(default_factory=dict)
     delta_ablation: dict[str, pd.DataFrame] = field(default_factory=dict)
+    grokking: pd.DataFrame | None = None  # lab_verdict.TABLE_COLUMNS; None without a probe
 
 
 def _fmt(value: float, digits: int = 2) -> str:
@@ -523,12 +526,59 @@ def window_markdown(accuracy: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+GROKKING_RULE = (
+    "Per domain, gain = (accuracy - chance) / (1 - chance) (chance 0 for exact match, 1/choices "
+    "for multiple choice) at the saved checkpoints. t_fit: first checkpoint with probe training "
+    "accuracy >= 0.9; t_gen50: first checkpoint whose lm-eval test gain reaches half the final "
+    "gain; t_mem50: step by which half the memorized samples have their t*. A domain groks when "
+    "it fits, its final gain is >= 0.5, its gain at t_fit is <= half the final gain and "
+    "t_gen50 - t_mem50 > 0. Staggered: the grokking domains' (at least two) t_gen50 spread over "
+    "at least a quarter of the run. Rules in `src/grokpath/lab_verdict.py`."
+)
+
+
+def _step(value) -> str:
+    return "-" if pd.isna(value) else str(int(value))
+
+
+def _gain(value) -> str:
+    return "-" if pd.isna(value) else f"{value:.2f}"
+
+
+def grokking_markdown(grokking: pd.DataFrame | None) -> str:
+    heading = "## Does this run show memorization before generalization?"
+    if grokking is None or grokking.empty:
+        # paper scale: hub checkpoints come without the pretraining probe the verdict reads
+        return f"{heading}\n\nNot measurable here: no pretraining probe (lab checkpoints only)."
+    lines = [
+        "| domain | t_fit | gain at fit | final gain | t_mem50 | t_gen50 | gap | groks |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in grokking.sort_values("domain").itertuples():
+        groks = "yes" if r.groks else f"no ({r.reason})"
+        lines.append(
+            f"| {r.domain} | {_step(r.t_fit)} | {_gain(r.gain_at_fit)} | {_gain(r.final_gain)} | "
+            f"{_step(r.t_mem50)} | {_step(r.t_gen50)} | {_step(r.gap)} | {_md_cell(groks)} |"
+        )
+    first = grokking.iloc[0]
+    last_step = int(first["last_step"])
+    if pd.isna(first["t_gen50_spread"]):
+        stagger = f"Staggered: no (fewer than two domains grok; run of {last_step} steps)"
+    else:
+        stagger = (f"Staggered: {'yes' if first['staggered'] else 'no'} (t_gen50 spread "
+                   f"{int(first['t_gen50_spread'])} steps of {last_step})")  # fmt: skip
+    count = f"{int(grokking['groks'].sum())} of {len(grokking)} domains grok."
+    return "\n\n".join([heading, count, "\n".join(lines), stagger, GROKKING_RULE])
+
+
 def summary_markdown(inputs: SummaryInputs, claims: list[Claim], rule_text: str) -> str:
     counts = {v: sum(c.verdict == v for c in claims) for v in (HOLDS, FAILS, UNMEASURABLE)}
     return (
         "\n\n".join(
             [
                 f"# Paper claims vs run `{inputs.run}`",
+                grokking_markdown(inputs.grokking),
+                "## Paper claims",
                 f"{counts[HOLDS]} hold, {counts[FAILS]} do not hold, {counts[UNMEASURABLE]} are not "
                 "measurable here. Every number below is computed from this run's tables "
                 "(results/{run}/analysis, metrics, eval, theory); the verdict rules are in "

@@ -40,3 +40,26 @@ def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise GrokpathError(f"device: {device!r} requested but no CUDA device is available")
     return torch.device(device)
+
+
+SPANS = ("all", "answer")
+
+
+def answer_starts(tokenizer, samples: list[dict], max_length: int, span: str, source: str) -> list[int]:
+    """Per sample, the position of its first token whose prediction is scored.
+
+    `all` scores every token after the first (position 1); `answer` scores the answer token(s)
+    and the EOS after them, i.e. from the first position after the prompt. A lab sample's
+    operands are drawn at random, so their tokens' loss never converges; the answer's does.
+    """
+    if span not in SPANS:
+        raise GrokpathError(f"loss span {span!r}: expected one of {', '.join(SPANS)}")
+    if span == "all":
+        return [1] * len(samples)
+    missing = [s.get("sample_id", "?") for s in samples if not s.get("prompt")]
+    if missing:
+        raise GrokpathError(
+            f"{source}: sample {missing[0]} has no 'prompt' field; span 'answer' needs prompt/answer samples"
+        )
+    prompts = encode_samples(tokenizer, [s["prompt"] for s in samples], max_length, append_eos=False)
+    return [max(1, min(len(ids), max_length - 1)) for ids in prompts]

@@ -7,4 +7,6 @@ PNG and a PDF. `grokpath.figures.render` reads a rule's named inputs and calls t
 - correlation: Table 1 (CSV + rendered), Fig 7 (metric vs accuracy with fits)
 - ablations: Fig 9 (routing threshold), Figs 10-11 (eps, delta)
 - theory: Fig 8 (effective dimension vs edit distance in the toy MoE)
+- lab_grokking: the lab verdict (no paper figure): training and test accuracy per domain with
+  t_fit, t_mem50 and t_gen50 marked
 """

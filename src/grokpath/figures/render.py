@@ -14,9 +14,10 @@ import pandas as pd
 from grokpath.ablation import memorized_fractions
 from grokpath.contamination import CONTAMINATION_COLUMNS
 from grokpath.errors import GrokpathError
-from grokpath.evaluation import ITEM_COLUMNS
-from grokpath.figures import ablations, correlation, grokking, pathways, theory
+from grokpath.evaluation import AGGREGATE_COLUMNS, ITEM_COLUMNS
+from grokpath.figures import ablations, correlation, grokking, lab_grokking, pathways, theory
 from grokpath.generalization import GENERALIZATION_COLUMNS
+from grokpath.lab_verdict import PROBE_COLUMNS, TABLE_COLUMNS, checkpoint_test_accuracy
 from grokpath.matching import MATCH_COLUMNS
 from grokpath.pathway_metrics import METRIC_TABLE_COLUMNS
 from grokpath.stats import CORRELATION_COLUMNS, FIT_COLUMNS, accuracy_by_test_group
@@ -149,10 +150,18 @@ def fig13(args: dict) -> None:
     )
 
 
+def lab_grokking_figure(args: dict) -> None:
+    lab_grokking.fig_lab_grokking(
+        read_parquet(args["probe"], PROBE_COLUMNS),
+        checkpoint_test_accuracy(read_parquet(args["aggregate"], AGGREGATE_COLUMNS)),
+        read_parquet(args["grokking"], TABLE_COLUMNS), args["png"], args["pdf"],
+    )  # fmt: skip
+
+
 RENDERERS: dict[str, Callable[[dict], None]] = {
     "fig1": fig1, "fig2": fig2, "fig4": fig4, "fig5": fig5, "fig6": fig6, "table1": table1,
     "fig7": fig7, "fig8": fig8, "fig9": fig9, "fig10": fig10, "fig11": fig11, "fig12": fig12,
-    "fig13": fig13,
+    "fig13": fig13, "lab_grokking": lab_grokking_figure,
 }  # fmt: skip
 
 

@@ -1,0 +1,117 @@
+"""Lab pretraining options on a tiny model: answer-only loss span, the Grokfast filter, the
+dense accuracy probe; and the memorization loss on the answer span."""
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from grokpath.corpus import write_corpus
+from grokpath.errors import GrokpathError
+from grokpath.lab_model import init_lab_model
+from grokpath.lab_sweep import apply_override
+from grokpath.pretrain import pretrain, probe_steps, training_tensors
+from grokpath.sample_loss import per_sample_nll
+from grokpath.tokenizer import build_tokenizer
+from grokpath.tokens import answer_starts, encode_samples
+
+MODEL = {"hidden_size": 16, "intermediate_size": 32, "num_layers": 2, "num_heads": 2, "num_experts": 4,
+         "top_k": 2, "max_position_embeddings": 32, "router_aux_loss_coef": 0.01}
+TRAIN = {"batch_size": 32, "lr": 0.002, "weight_decay": 1.0, "betas": [0.9, 0.98], "warmup_steps": 2,
+         "grad_clip": 1.0, "log_every": 4, "probe_samples": 8, "loss_span": "all", "grokfast": None}
+DOMAINS = {
+    "math": {"generator": "modular_sum", "params": {"modulus": 7}, "train_fraction": 0.5, "n_valid": 4, "n_test": 4},
+    "code": {"generator": "traced_program", "params": {"modulus": 7}, "train_fraction": 0.5, "n_valid": 4, "n_test": 4},
+}
+SAMPLE = {"sample_id": "math-train-00000", "text": "3 + 4 = 0", "prompt": "3 + 4 =", "answer": "0"}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_tokenizer([str(i) for i in range(7)] + ["+", "=", "x", "y", "z", "w", ";", "print", "-"])
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, tokenizer):
+    root = tmp_path_factory.mktemp("corpus")
+    write_corpus(DOMAINS, 5, root)
+    return root
+
+
+def test_answer_span_starts_after_the_prompt(tokenizer):
+    assert answer_starts(tokenizer, [SAMPLE], 32, "all", "x") == [1]
+    assert answer_starts(tokenizer, [SAMPLE], 32, "answer", "x") == [4]  # "3 + 4 =" is 4 tokens
+
+
+def test_answer_span_needs_a_prompt(tokenizer):
+    with pytest.raises(GrokpathError, match="corpus/x.jsonl: sample s1 has no 'prompt'"):
+        answer_starts(tokenizer, [{"sample_id": "s1", "text": "a b"}], 32, "answer", "corpus/x.jsonl")
+    with pytest.raises(GrokpathError, match="expected one of all, answer"):
+        answer_starts(tokenizer, [SAMPLE], 32, "prompt", "x")
+
+
+def test_answer_span_loss_is_the_mean_over_answer_and_eos(tokenizer):
+    model = init_lab_model(MODEL, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, 0).eval()
+    seq = encode_samples(tokenizer, [SAMPLE["text"]], 32, append_eos=True)[0]  # 3 + 4 = 0 [EOS]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([seq])).logits[0].float()
+    nll = torch.nn.functional.cross_entropy(logits[:-1], torch.tensor(seq[1:]), reduction="none")
+    # A second, longer sequence in the batch checks that padding stays out of the mean.
+    other = encode_samples(tokenizer, ["1 + 1 = 2 + 3 = 5"], 32, append_eos=True)[0]
+    answer, whole = (
+        per_sample_nll(model, [seq, other], tokenizer.pad_token_id, 8, "cpu", starts)[0]
+        for starts in ([4, 1], [1, 1])
+    )
+    assert answer == pytest.approx(nll[3:].mean().item(), abs=1e-5)  # targets "0" and EOS
+    assert whole == pytest.approx(nll.mean().item(), abs=1e-5)
+
+
+def test_training_labels_cover_only_the_answer_span(tokenizer):
+    ids, attention, labels = training_tensors(tokenizer, [SAMPLE, {**SAMPLE, "text": "3 + 4 = 0 ;"}], 32, "answer")
+    assert attention[0].tolist() == [1, 1, 1, 1, 1, 1, 0]  # 5 words + EOS, padded to 7
+    assert labels[0].tolist()[:4] == [-100] * 4 and labels[0, 4:6].tolist() == ids[0, 4:6].tolist()
+    assert labels[0, 6].item() == -100
+    _, _, all_labels = training_tensors(tokenizer, [SAMPLE], 32, "all")
+    assert (all_labels[0, 1:6] == ids[0, 1:6]).all()  # label 0 is never predicted (HF shifts by one)
+
+
+def test_probe_runs_at_every_log_step_and_checkpoint():
+    assert probe_steps({"log_every": 4}, [6, 10], 10) == {4, 8, 6, 10}
+
+
+def run_tiny(corpus, tokenizer, **train):
+    log_df, probe = pretrain(
+        corpus_dir=str(corpus), tokenizer=tokenizer, domains=list(DOMAINS), model_cfg=MODEL,
+        train_cfg={**TRAIN, **train}, save_steps=[6, 10], checkpoint_dirs={}, seed=3, device="cpu",
+    )
+    return log_df, probe
+
+
+def test_dense_probe_table(corpus, tokenizer):
+    _, probe = run_tiny(corpus, tokenizer)
+    assert list(probe.columns) == ["step", "domain", "split", "n", "accuracy", "checkpoint"]
+    assert sorted(probe["step"].unique()) == [4, 6, 8, 10]
+    assert probe.groupby("step")["checkpoint"].first().to_dict() == {4: False, 6: True, 8: False, 10: True}
+    assert len(probe) == 4 * 2 * 2 and probe["accuracy"].between(0, 1).all()
+
+
+def test_grokfast_and_answer_span_change_training_deterministically(corpus, tokenizer):
+    plain, _ = run_tiny(corpus, tokenizer)
+    again, _ = run_tiny(corpus, tokenizer)
+    filtered, _ = run_tiny(corpus, tokenizer, grokfast={"alpha": 0.9, "lamb": 2.0})
+    answer, _ = run_tiny(corpus, tokenizer, loss_span="answer")
+    columns = ["step", "loss", "aux_loss", "tokens"]
+    pd.testing.assert_frame_equal(plain[columns], again[columns])
+    assert not math.isclose(plain["loss"].iloc[-1], filtered["loss"].iloc[-1], rel_tol=1e-6)
+    assert not math.isclose(plain["loss"].iloc[-1], answer["loss"].iloc[-1], rel_tol=1e-6)
+
+
+def test_sweep_overrides_set_nested_keys():
+    config = {"pretrain": {"grokfast": None}, "domains": {"math": {"lab": {"train_fraction": 0.3}}}}
+    apply_override(config, "domains.math.lab.train_fraction=0.5")
+    apply_override(config, "pretrain.grokfast={alpha: 0.98, lamb: 1}")
+    assert config["domains"]["math"]["lab"]["train_fraction"] == 0.5
+    assert config["pretrain"]["grokfast"] == {"alpha": 0.98, "lamb": 1}
+    with pytest.raises(SystemExit, match="'nope' is not a mapping"):
+        apply_override(config, "nope.x=1")
