@@ -153,7 +153,7 @@ if "analysis" in config:
             f"{RUN}/benchmarks/analysis/ablation_edit_distance/thr{{threshold}}_eps{{eps_factor}}_delta{{delta}}.tsv"
         conda:
             "../envs/stats.yaml"
-        threads: 2
+        threads: model_threads(2)
         resources:
             mem_mb=4000,
             runtime=30,

@@ -64,6 +64,17 @@ def is_lab(key):
     return config[key]["source"] == "lab"
 
 
+def model_threads(hub_threads):
+    """Threads of a job whose work grows with the model: torch forwards, pathway distances.
+
+    A lab job is mostly single-threaded start-up (imports, loading) around a second or two of
+    tiny matmuls, so one thread each lets two jobs share two cores, which finishes the lab's
+    per-checkpoint jobs in about half the wall time of one two-thread job after another (and
+    gives the same numbers). Hub checkpoints get `hub_threads`; --set-threads overrides both.
+    """
+    return 1 if is_lab("checkpoints") else hub_threads
+
+
 def final_outputs():
     outputs = [
         f"{RUN}/memorization/samples.parquet",

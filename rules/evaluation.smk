@@ -77,7 +77,7 @@ rule evaluate:
         f"{RUN}/benchmarks/evaluate/steps{{chunk}}.tsv"
     conda:
         "../envs/lmeval.yaml"
-    threads: 2
+    threads: model_threads(2)
     resources:
         gpu=gpus(),
         mem_mb=16000,
@@ -128,7 +128,7 @@ rule contamination:
         f"{RUN}/benchmarks/contamination.tsv"
     conda:
         "../envs/lmeval.yaml"
-    threads: 2
+    threads: model_threads(2)
     resources:
         gpu=gpus(),
         mem_mb=16000,

@@ -14,7 +14,7 @@ rule sample_loss:
         f"{RUN}/benchmarks/sample_loss/step{{step}}.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: model_threads(2)
     resources:
         gpu=gpus(),
         mem_mb=8000,

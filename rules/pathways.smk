@@ -15,7 +15,7 @@ rule extract_pathways:
         f"{RUN}/benchmarks/extract_pathways/step{{step}}.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: model_threads(2)
     resources:
         gpu=gpus(),
         mem_mb=8000,
@@ -47,7 +47,7 @@ rule pathway_metrics:
         f"{RUN}/benchmarks/pathway_metrics/thr{{threshold}}.tsv"
     conda:
         "../envs/stats.yaml"
-    threads: 2
+    threads: model_threads(2)
     resources:
         mem_mb=8000,
         runtime=60,

@@ -25,7 +25,13 @@ from grokpath.pathway_metrics import (
     per_layer_mean_distance,
     router_saturation,
 )
-from grokpath.pathways import PathwayTable, id_pathways, pathway_string
+from grokpath.pathways import (
+    PathwayTable,
+    id_pathways,
+    id_token_string,
+    layer_string,
+    pathway_string,
+)
 
 
 def dp_levenshtein(a, b) -> int:
@@ -157,6 +163,43 @@ def test_cross_distance_hand_case_and_sampling(monkeypatch):
     assert mean_cross_distance(a, b).mean == pytest.approx(exact.mean)
     sampled = mean_cross_distance(a, b, max_pairs=300, seed=1)
     assert not sampled.exact and abs(sampled.mean - exact.mean) < 5 * sampled.se
+
+
+def repeated_strings(n: int, n_distinct: int, seed: int) -> list[str]:
+    """Pathway-like strings with many repeats (a few routes shared by many samples)."""
+    pool = random_strings(n_distinct, seed)
+    return [pool[k] for k in np.random.default_rng(seed).integers(0, n_distinct, n)]
+
+
+def test_distinct_string_shortcuts_give_the_same_integers(monkeypatch):
+    """Distances through the distinct strings (matrix lookup, counts) equal the direct ones."""
+    strings, other = repeated_strings(300, 12, 4), repeated_strings(250, 9, 5)
+    rng = np.random.default_rng(0)
+    i, j = pm.sample_within_pairs(len(strings), 5000, rng)
+    direct = np.array([dp_levenshtein(strings[a], strings[b]) for a, b in zip(i, j)])
+    assert np.array_equal(pm._pair_distances(strings, i, strings, j, 1), direct)
+    a, b = pm.sample_cross_pairs(len(strings), len(other), 5000, rng)
+    cross = np.array([dp_levenshtein(strings[x], other[y]) for x, y in zip(a, b)])
+    assert np.array_equal(pm._pair_distances(strings, a, other, b, 1), cross)
+    within = sum(dp_levenshtein(x, y) for x, y in itertools.combinations(strings, 2))
+    across = sum(dp_levenshtein(x, y) for x in strings for y in other)
+    assert pm._within_sum(strings, 1) == within and pm._cross_sum(strings, other, 1) == across
+    monkeypatch.setattr(pm, "BLOCK_ENTRIES", 64)  # too many distinct strings: the direct paths
+    assert pm._within_sum(strings, 1) == within and pm._cross_sum(strings, other, 1) == across
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(pathways_st.filter(lambda p: len(p) == 3), min_size=1, max_size=8))
+def test_encoded_pathways_are_the_pathway_strings(pathways):
+    for id_level, encode, encode_layer in (
+        (False, pathway_string, layer_string),
+        (True, id_token_string, id_token_string),
+    ):
+        encoded = pm.EncodedPathways.of(pathways, id_level)
+        assert encoded.whole.tolist() == [encode(p) for p in pathways]
+        assert [layer.tolist() for layer in encoded.layers] == [
+            [encode_layer(p[pos]) for p in pathways] for pos in range(3)
+        ]
 
 
 def test_per_layer_distance_hand_case():

@@ -11,7 +11,7 @@ from grokpath.corpus import write_corpus
 from grokpath.errors import GrokpathError
 from grokpath.lab_model import init_lab_model
 from grokpath.lab_sweep import apply_override
-from grokpath.pretrain import pretrain, probe_steps, training_tensors
+from grokpath.pretrain import pretrain, probe_steps, training_tensors, weight_decay
 from grokpath.sample_loss import per_sample_nll
 from grokpath.tokenizer import build_tokenizer
 from grokpath.tokens import answer_starts, encode_samples
@@ -115,3 +115,33 @@ def test_sweep_overrides_set_nested_keys():
     assert config["pretrain"]["grokfast"] == {"alpha": 0.98, "lamb": 1}
     with pytest.raises(SystemExit, match="'nope' is not a mapping"):
         apply_override(config, "nope.x=1")
+
+
+def test_weight_decay_schedule_switches_at_its_steps():
+    cfg = {"weight_decay": 1.0, "weight_decay_schedule": [{"step": 20, "weight_decay": 0.5}, {"step": 10, "weight_decay": 3.0}]}
+    assert [weight_decay(s, cfg) for s in (1, 9, 10, 19, 20, 99)] == [1.0, 1.0, 3.0, 3.0, 0.5, 0.5]
+    assert weight_decay(50, {"weight_decay": 1.0, "weight_decay_schedule": None}) == 1.0
+
+
+def test_weight_decay_schedule_reaches_the_optimizer(corpus, tokenizer):
+    log_df, _ = run_tiny(corpus, tokenizer, weight_decay_schedule=[{"step": 6, "weight_decay": 3.0}])
+    assert log_df.set_index("step")["weight_decay"].to_dict() == {4: 1.0, 8: 3.0, 10: 3.0}
+
+
+def test_compiled_training_matches_eager(corpus, tokenizer):
+    eager, eager_probe = run_tiny(corpus, tokenizer)
+    compiled, compiled_probe = run_tiny(corpus, tokenizer, compile=True)
+    # Fused kernels may round differently; the trajectory must be the same to float tolerance.
+    assert compiled["loss"].to_numpy() == pytest.approx(eager["loss"].to_numpy(), rel=1e-3)
+    assert (compiled_probe["accuracy"] - eager_probe["accuracy"]).abs().max() <= 0.125
+
+
+def test_sweep_verdict_reads_the_probe_at_the_given_steps():
+    from grokpath.lab_sweep import probe_verdict
+
+    rows = [(100, "train", 0.5), (100, "test", 0.0), (200, "train", 0.95), (200, "test", 0.1),
+            (250, "train", 1.0), (250, "test", 0.9), (300, "train", 1.0), (300, "test", 0.8)]
+    probe = pd.DataFrame([{"step": s, "domain": "math", "split": sp, "accuracy": a} for s, sp, a in rows])
+    verdict = probe_verdict(probe, {"math": 0.0}, [100, 200, 300]).iloc[0]
+    assert (verdict["t_fit"], verdict["t_gen50"], verdict["final_gain"]) == (200, 300, 0.8)
+    assert verdict["late"] and verdict["generalizes"]

@@ -23,7 +23,12 @@ from transformers import (
 from grokpath.errors import GrokpathError
 from grokpath.extract import PATHWAY_COLUMNS, extract_pathways, select_samples
 from grokpath.pathways import id_pathways, load_pathway_table, top_k_ids
-from grokpath.routers import find_routers, router_spec_from_checkpoint
+from grokpath.routers import (
+    find_routers,
+    read_router_weights,
+    router_spec_from_checkpoint,
+    write_router_table,
+)
 
 N_WORDS = 61
 VOCAB = 64
@@ -147,6 +152,17 @@ def test_router_spec_from_checkpoint_reads_only_the_gates(tmp_path):
     assert spec.layers == [0, 1, 2] and spec.top_k == 2
     for layer, weight in zip(model.model.layers, spec.weights):
         assert torch.equal(weight, layer.mlp.gate.weight.detach())
+
+
+def test_router_table_round_trip(tmp_path):
+    """write_router_table -> read_router_weights (numpy, for the metric jobs) keeps every value."""
+    model = tiny_olmoe(layers=3, experts=8, top_k=2)
+    spec = find_routers(model)
+    write_router_table(spec, tmp_path / "step1.routers.parquet")
+    routers = read_router_weights(tmp_path / "step1.routers.parquet")
+    assert routers.layers == [0, 1, 2] and routers.top_k == 2
+    assert routers.weights.dtype == np.float32 and routers.weights.shape == (3, 8, 32)
+    assert np.array_equal(routers.weights, spec.stacked_weights().numpy())
 
 
 # ---------------------------------------------------------------- extraction

@@ -20,7 +20,7 @@ from grokpath.pathway_metrics import (
     edit_distance_table,
 )
 from grokpath.pathways import PAPER_THRESHOLD, load_pathway_table
-from grokpath.routers import read_router_table
+from grokpath.routers import read_router_weights
 from grokpath.tableio import read_parquet, write_parquet
 
 MEMORIZATION_COLUMNS = ["domain", "sample_id", "t_star", "memorized"]
@@ -59,15 +59,15 @@ def main(args: dict) -> None:
     router_paths = [p for _, p in sorted(zip(map(step_of_router_table, router_paths), router_paths))]
     router_weights, top_k = {}, None
     for table, path in zip(tables, router_paths):
-        spec = read_router_table(path)
-        if list(spec.layers) != table.layers.tolist():
+        routers = read_router_weights(path)
+        if list(routers.layers) != table.layers.tolist():
             raise GrokpathError(
-                f"{path}: router layers {spec.layers} differ from the pathway table's "
+                f"{path}: router layers {routers.layers} differ from the pathway table's "
                 f"{table.layers.tolist()}"
             )
-        router_weights[table.step] = spec.stacked_weights().numpy()
+        router_weights[table.step] = routers.weights
         if table.step == final_step:
-            top_k = spec.top_k
+            top_k = routers.top_k
 
     log.info(
         "edit distance over %d steps (threshold %.2f, max_pairs %d)",

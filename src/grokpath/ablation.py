@@ -25,9 +25,10 @@ from grokpath.memorization import memorization_table
 from grokpath.pathway_metrics import (
     DEFAULT_MAX_PAIRS,
     METRIC_TABLE_COLUMNS,
+    EncodedPathways,
     _rng,
     _row,
-    mean_pathway_distance,
+    mean_pairwise_distance,
     memorization_groups,
     sample_sets,
 )
@@ -71,14 +72,13 @@ def group_edit_distance_table(
     """edit_distance_char rows (layer "all") for every (step, domain, group) set of >= 2 samples."""
     rows = []
     for table in tables:
-        pathways = id_pathways(table.weights, threshold)
+        strings = EncodedPathways.of(id_pathways(table.weights, threshold), id_level=False).whole
         groups = memorization_groups(table, memorization)
         for domain, group, members in sample_sets(table, groups):
             if len(members) < 2:
                 continue
-            result = mean_pathway_distance(
-                [pathways[i] for i in members],
-                id_level=False,
+            result = mean_pairwise_distance(
+                strings[members].tolist(),
                 max_pairs=max_pairs,
                 workers=workers,
                 rng=_rng(seed, domain, group),

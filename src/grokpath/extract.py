@@ -47,23 +47,12 @@ import torch
 from torch import nn
 
 from grokpath.errors import GrokpathError
+from grokpath.pathways import PATHWAY_COLUMNS, PATHWAY_SCHEMA  # noqa: F401 (re-exported)
 from grokpath.routers import RouterSpec, backbone_of, find_routers
 from grokpath.tableio import ParquetStream
 
 log = logging.getLogger("grokpath")
 
-PATHWAY_SCHEMA = pa.schema(
-    [
-        ("domain", pa.string()),
-        ("sample_id", pa.string()),
-        ("step", pa.int64()),
-        ("layer", pa.int32()),
-        ("n_tokens", pa.int32()),
-        ("weights", pa.list_(pa.float32())),
-        ("entropy", pa.float32()),
-    ]
-)
-PATHWAY_COLUMNS = PATHWAY_SCHEMA.names
 REQUIRED_SAMPLE_KEYS = ("sample_id", "domain", "text")
 
 

@@ -56,6 +56,19 @@ def probe_line(rows: list[dict]) -> str:
                      for d, c in cells.items())
 
 
+def probe_verdict(probe: pd.DataFrame, chance: dict[str, float], steps: list[int]) -> pd.DataFrame:
+    """The grokking verdict with the probe's test accuracy in place of lm-eval's, at `steps`;
+    memorization is unknown here, so `after_memorization` stays open (no t_mem50)."""
+    from grokpath.lab_verdict import grokking_verdict
+
+    at = probe[probe["step"].isin(steps)]
+    test = at.loc[at["split"] == "test", ["domain", "step", "accuracy"]]
+    train = at.loc[at["split"] == "train", ["domain", "step", "accuracy"]]
+    empty = pd.DataFrame({"domain": pd.Series(dtype=str), "t_star": pd.Series(dtype="Int64")})
+    columns = ["domain", "t_fit", "gain_at_fit", "final_gain", "t_gen50", "fits", "generalizes", "late"]
+    return grokking_verdict(train, test, empty, chance)[columns]
+
+
 def run_variant(config: dict, steps: int, threads: int, workdir: Path) -> pd.DataFrame:
     from grokpath.pretrain import pretrain
 
@@ -73,14 +86,17 @@ def run_variant(config: dict, steps: int, threads: int, workdir: Path) -> pd.Dat
         model_cfg=config["model"], train_cfg=config["pretrain"], save_steps=[steps],
         checkpoint_dirs={}, seed=config["seed"], device="cpu", threads=threads, on_probe=show,
     )
-    return probe
+    chance = {d: (1 / spec["params"].get("n_choices", 4) if info["output_type"] == "multiple_choice" else 0.0)
+              for (d, spec), info in zip(domains.items(), manifest["domains"].values())}
+    return probe, chance
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="config/config.yaml")
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
-    parser.add_argument("--steps", type=int, help="train this long (default: the config's last checkpoint)")
+    parser.add_argument("--steps", type=int, help="train this long (default: the config's last checkpoint); "
+                        "the closing verdict then reads every probe step instead of the checkpoints")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", help="write the probe table here (Parquet)")
     args = parser.parse_args(argv)
@@ -91,7 +107,10 @@ def main(argv: list[str] | None = None) -> None:
     steps = args.steps or max(config["checkpoints"]["steps"])
     print(f"# {args.config} {' '.join(args.overrides)} steps={steps}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        probe = run_variant(config, steps, args.threads, Path(tmp))
+        probe, chance = run_variant(config, steps, args.threads, Path(tmp))
+    checkpoints = [s for s in config["checkpoints"]["steps"] if s <= steps] if not args.steps else sorted(
+        probe["step"].unique())
+    print(probe_verdict(probe, chance, checkpoints).to_string(index=False))
     if args.out:
         probe = probe.assign(variant=" ".join(args.overrides) or "base")
         write_parquet(probe, args.out)

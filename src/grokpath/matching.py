@@ -19,8 +19,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.optimize import linear_sum_assignment
 
 from grokpath.errors import GrokpathError
 
@@ -84,6 +82,10 @@ def embed(texts: Sequence[str], embedding: str, device: str = "auto"):
 
 def group_means(vectors, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sorted group keys, dense mean vector of each group) for dense or sparse `vectors`."""
+    # scipy is imported here, not at the top: figure and summary jobs import this module for
+    # MATCH_COLUMNS alone, and scipy.optimize costs them half a second
+    from scipy import sparse
+
     keys, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
     averaging = sparse.csr_matrix(
         (1.0 / counts[inverse], (inverse, np.arange(len(groups)))), shape=(len(keys), len(groups))
@@ -103,6 +105,8 @@ def group_similarity(
 
 def hungarian_pairs(similarity: np.ndarray) -> list[tuple[int, int]]:
     """(row, column) pairs of the one-to-one matching with the largest total similarity."""
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(similarity, maximize=True)
     return list(zip(rows.tolist(), cols.tolist()))
 

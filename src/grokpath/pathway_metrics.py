@@ -53,6 +53,7 @@ from rapidfuzz.distance import Levenshtein
 
 from grokpath.errors import GrokpathError
 from grokpath.pathways import (
+    LAYER_SEP,
     PAPER_THRESHOLD,
     IdPathway,
     PathwayTable,
@@ -120,8 +121,26 @@ def _cdist(queries: Sequence[str], choices: Sequence[str], workers: int) -> np.n
     )
 
 
+# Pathways repeat: a layer keeps one of few expert sets, and a memorized group shares its route.
+# The distances are therefore computed between the distinct strings when there are fewer of
+# those than pairs, and looked up or weighted by multiplicity; the values are the same integers.
+
+
+def _distinct(strings: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct strings (in first-seen order) and each item's index among them."""
+    index: dict[str, int] = {}
+    codes = [index.setdefault(s, len(index)) for s in strings]
+    return list(index), np.array(codes, dtype=np.int64)
+
+
 def _within_sum(strings: list[str], workers: int) -> int:
     """Sum of the distances over all unordered pairs."""
+    distinct, codes = _distinct(strings)
+    if len(distinct) < len(strings) and len(distinct) ** 2 <= BLOCK_ENTRIES:
+        # sum over ordered pairs of distinct strings, each weighted by both counts (d(s, s) = 0)
+        counts = np.bincount(codes)
+        matrix = _cdist(distinct, distinct, workers).astype(np.int64)
+        return int(counts @ matrix @ counts) // 2
     n = len(strings)
     if n * n <= BLOCK_ENTRIES:
         # passing the same list twice lets rapidfuzz compute only half of the symmetric matrix
@@ -137,6 +156,10 @@ def _within_sum(strings: list[str], workers: int) -> int:
 
 
 def _cross_sum(strings_a: list[str], strings_b: list[str], workers: int) -> int:
+    (distinct_a, codes_a), (distinct_b, codes_b) = _distinct(strings_a), _distinct(strings_b)
+    if len(distinct_a) * len(distinct_b) <= BLOCK_ENTRIES:
+        matrix = _cdist(distinct_a, distinct_b, workers).astype(np.int64)
+        return int(np.bincount(codes_a) @ matrix @ np.bincount(codes_b))
     rows = max(1, BLOCK_ENTRIES // max(len(strings_b), 1))
     return sum(
         int(_cdist(strings_a[s : s + rows], strings_b, workers).sum(dtype=np.int64))
@@ -144,10 +167,24 @@ def _cross_sum(strings_a: list[str], strings_b: list[str], workers: int) -> int:
     )
 
 
-def _sampled_mean(left: list[str], right: list[str], workers: int) -> PairMean:
-    distances = process.cpdist(
+def _pair_distances(
+    strings_a: list[str], i: np.ndarray, strings_b: list[str], j: np.ndarray, workers: int
+) -> np.ndarray:
+    """d(strings_a[i[k]], strings_b[j[k]]) for every k, int32."""
+    distinct_a, codes_a = _distinct(strings_a)
+    distinct_b, codes_b = (distinct_a, codes_a) if strings_b is strings_a else _distinct(strings_b)
+    # one list passed twice: rapidfuzz computes only half of the symmetric matrix
+    evaluations = len(distinct_a) * len(distinct_b) // (2 if distinct_b is distinct_a else 1)
+    if evaluations < len(i):
+        return _cdist(distinct_a, distinct_b, workers)[codes_a[i], codes_b[j]]
+    left = np.array(strings_a, dtype=object)[i].tolist()
+    right = np.array(strings_b, dtype=object)[j].tolist()
+    return process.cpdist(
         left, right, scorer=Levenshtein.distance, dtype=np.int32, workers=workers
     )
+
+
+def _sampled_mean(distances: np.ndarray) -> PairMean:
     count = len(distances)
     se = float(np.std(distances, ddof=1) / np.sqrt(count)) if count > 1 else float("nan")
     return PairMean(float(np.mean(distances)), se, count, False)
@@ -169,7 +206,7 @@ def mean_pairwise_distance(
     if total_pairs <= max_pairs:
         return PairMean(_within_sum(strings, workers) / total_pairs, 0.0, total_pairs, True)
     i, j = sample_within_pairs(n, max_pairs, rng or np.random.default_rng(seed))
-    return _sampled_mean([strings[k] for k in i], [strings[k] for k in j], workers)
+    return _sampled_mean(_pair_distances(strings, i, strings, j, workers))
 
 
 def mean_cross_distance(
@@ -192,7 +229,7 @@ def mean_cross_distance(
     i, j = sample_cross_pairs(
         len(strings_a), len(strings_b), max_pairs, rng or np.random.default_rng(seed)
     )
-    return _sampled_mean([strings_a[k] for k in i], [strings_b[k] for k in j], workers)
+    return _sampled_mean(_pair_distances(strings_a, i, strings_b, j, workers))
 
 
 def _pathway_encoder(id_level: bool):
@@ -222,15 +259,50 @@ def per_layer_mean_distance(
     if not pathways:
         return []
     encode = _layer_encoder(id_level)
+    layers = [[encode(p[pos]) for p in pathways] for pos in range(len(pathways[0]))]
+    return layer_mean_distances(layers, max_pairs, seed, workers)
+
+
+def layer_mean_distances(
+    layer_strings: Sequence[Sequence[str]], max_pairs: int, seed: int, workers: int
+) -> list[PairMean]:
+    """`per_layer_mean_distance` from each layer's strings (one list per layer position)."""
     return [
         mean_pairwise_distance(
-            [encode(p[pos]) for p in pathways],
-            max_pairs,
-            workers=workers,
-            rng=np.random.default_rng(seed),
+            strings, max_pairs, workers=workers, rng=np.random.default_rng(seed)
         )
-        for pos in range(len(pathways[0]))
+        for strings in layer_strings
     ]
+
+
+@dataclass(frozen=True)
+class EncodedPathways:
+    """Every sample's pathway strings at one level, encoded once per step; sets index into them."""
+
+    whole: np.ndarray  # (samples,) object: the whole pathway's string
+    layers: list[np.ndarray]  # per layer position, (samples,) object: that layer's string
+
+    @classmethod
+    def of(cls, pathways: Sequence[IdPathway], id_level: bool) -> "EncodedPathways":
+        encode_layer = _layer_encoder(id_level)
+        memo: dict[tuple[int, ...], str] = {}  # few distinct expert sets per layer
+
+        def encode(layer: tuple[int, ...]) -> str:
+            if layer not in memo:
+                memo[layer] = encode_layer(layer)
+            return memo[layer]
+
+        n_layers = len(pathways[0]) if pathways else 0
+        layers = [[encode(p[pos]) for p in pathways] for pos in range(n_layers)]
+        # both levels join the layer strings with LAYER_SEP (pathway_string, id_token_string)
+        whole = [LAYER_SEP.join(parts) for parts in zip(*layers)]
+        return cls(_object_array(whole), [_object_array(layer) for layer in layers])
+
+
+def _object_array(strings: list[str]) -> np.ndarray:
+    array = np.empty(len(strings), dtype=object)
+    array[:] = strings
+    return array
 
 
 # ---------------------------------------------------------------- Metric 2: consistency
@@ -360,15 +432,15 @@ def edit_distance_table(
     rows: list[dict] = []
     for table in tables:
         pathways = id_pathways(table.weights, threshold)
+        encoded = {level: EncodedPathways.of(pathways, level) for level in (False, True)}
         groups = memorization_groups(table, memorization)
         for domain, group, members in sample_sets(table, groups):
             if len(members) < 2:
                 continue
-            member_paths = [pathways[i] for i in members]
             for id_level, metric in ((False, "edit_distance_char"), (True, "edit_distance_id")):
-                whole = mean_pathway_distance(
-                    member_paths,
-                    id_level,
+                strings = encoded[id_level]
+                whole = mean_pairwise_distance(
+                    strings.whole[members].tolist(),
                     max_pairs=max_pairs,
                     workers=workers,
                     rng=_rng(seed, domain, group),
@@ -385,8 +457,11 @@ def edit_distance_table(
                         whole.n_pairs,
                     )
                 )
-                per_layer = per_layer_mean_distance(
-                    member_paths, id_level, max_pairs, _layer_seed(seed, domain, group), workers
+                per_layer = layer_mean_distances(
+                    [layer[members].tolist() for layer in strings.layers],
+                    max_pairs,
+                    _layer_seed(seed, domain, group),
+                    workers,
                 )
                 for layer, result in zip(table.layers, per_layer):
                     rows.append(
@@ -402,7 +477,7 @@ def edit_distance_table(
                         )
                     )
         if cross_domain:
-            rows.extend(_cross_domain_rows(table, pathways, max_pairs, seed, workers))
+            rows.extend(_cross_domain_rows(table, encoded, max_pairs, seed, workers))
     return _frame(rows)
 
 
@@ -410,7 +485,7 @@ def _layer_seed(seed: int, domain: str, group: str) -> int:
     return int(_rng(seed, domain, group, "layers").integers(2**62))
 
 
-def _cross_domain_rows(table, pathways, max_pairs, seed, workers) -> list[dict]:
+def _cross_domain_rows(table, encoded, max_pairs, seed, workers) -> list[dict]:
     rows = []
     domains = sorted(set(table.domains.tolist()))
     by_id = np.argsort(table.sample_ids.astype(str), kind="stable")
@@ -423,10 +498,10 @@ def _cross_domain_rows(table, pathways, max_pairs, seed, workers) -> list[dict]:
                 (False, "edit_distance_char_cross"),
                 (True, "edit_distance_id_cross"),
             ):
-                encode = _pathway_encoder(id_level)
+                whole = encoded[id_level].whole
                 result = mean_cross_distance(
-                    [encode(pathways[i]) for i in members_a],
-                    [encode(pathways[i]) for i in members_b],
+                    whole[members_a].tolist(),
+                    whole[members_b].tolist(),
                     max_pairs,
                     workers=workers,
                     rng=_rng(seed, label),

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grokpath.errors import GrokpathError
@@ -34,6 +35,21 @@ EXPERT_SEP = ","
 ID_TOKEN_BASE = 0x100
 
 IdPathway = tuple[tuple[int, ...], ...]
+
+# The extraction table (grokpath.extract writes it; columns documented there). Defined here, in
+# the torch-free reader, so the metric jobs read it without importing torch.
+PATHWAY_SCHEMA = pa.schema(
+    [
+        ("domain", pa.string()),
+        ("sample_id", pa.string()),
+        ("step", pa.int64()),
+        ("layer", pa.int32()),
+        ("n_tokens", pa.int32()),
+        ("weights", pa.list_(pa.float32())),
+        ("entropy", pa.float32()),
+    ]
+)
+PATHWAY_COLUMNS = PATHWAY_SCHEMA.names
 
 
 def expert_order(weights: np.ndarray) -> np.ndarray:
@@ -140,8 +156,6 @@ class PathwayTable:
 
 def load_pathway_table(path: str | Path) -> PathwayTable:
     """Read an extraction Parquet; fail with one line if it is not one sample x all layers."""
-    from grokpath.extract import PATHWAY_COLUMNS
-
     try:
         table = pq.read_table(path)
     except OSError as exc:

@@ -1,6 +1,7 @@
 """Pretraining the lab model on the generated corpus, saving HF checkpoints along the way.
 
-Tables: `train/log.parquet` (step, loss, aux_loss, lr, tokens, elapsed_s at every log step) and
+Tables: `train/log.parquet` (step, loss, aux_loss, lr, weight_decay, tokens, elapsed_s at every
+log step) and
 `train/probe.parquet` (step, domain, split train|test, n, accuracy, checkpoint: whether the step
 is a saved checkpoint), the accuracy probe at every log step and checkpoint.
 
@@ -76,6 +77,19 @@ def learning_rate(step: int, peak: float, warmup_steps: int) -> float:
     return peak * min(1.0, step / max(1, warmup_steps))
 
 
+def weight_decay(step: int, train_cfg: dict) -> float:
+    """`pretrain.weight_decay`, replaced from each `weight_decay_schedule` entry's step on.
+
+    Weight decay is what moves a network from a memorizing to a generalizing solution (Liu et
+    al., Omnigrok, 2023): low decay while the training set is fit, higher decay after it.
+    """
+    value = train_cfg["weight_decay"]
+    for change in sorted(train_cfg.get("weight_decay_schedule") or [], key=lambda c: c["step"]):
+        if step >= change["step"]:
+            value = change["weight_decay"]
+    return value
+
+
 def save_checkpoint(model, tokenizer, dest: Path, step: int) -> None:
     with atomic_dir(dest) as tmp:
         model.save_pretrained(tmp)
@@ -120,6 +134,16 @@ def gradient_filter(model, train_cfg: dict) -> GradientFilter | None:
     return GradientFilter(model, spec["alpha"], spec["lamb"]) if spec else None
 
 
+def compiled_for_training(model, train_cfg: dict):
+    """`torch.compile` for the training forward only (`pretrain.compile`).
+
+    A step of the lab model is bound by per-op overhead, not arithmetic, which fusing removes;
+    the probe keeps calling the eager module (same parameters), so switching to eval mode and
+    to the probe's shapes never triggers a recompile.
+    """
+    return torch.compile(model) if train_cfg.get("compile") else model
+
+
 def pretrain(
     *,
     corpus_dir: str,
@@ -150,6 +174,7 @@ def pretrain(
         betas=tuple(train_cfg["betas"]),
     )
     slow_gradients = gradient_filter(model, train_cfg)
+    train_forward = compiled_for_training(model, train_cfg)
     balance = RouterBalance(model, model_cfg["top_k"], model_cfg["num_experts"])
     generator = torch.Generator().manual_seed(seed)
     batch_size = min(train_cfg["batch_size"], len(samples))
@@ -167,10 +192,11 @@ def pretrain(
         cursor += batch_size
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, train_cfg["lr"], train_cfg["warmup_steps"])
+            group["weight_decay"] = weight_decay(step, train_cfg)
         model.train()
         batch_ids, batch_mask, batch_labels = ids[index].to(dev), attention[index].to(dev), labels[index].to(dev)
         balance.reset()
-        out = model(input_ids=batch_ids, attention_mask=batch_mask, labels=batch_labels)
+        out = train_forward(input_ids=batch_ids, attention_mask=batch_mask, labels=batch_labels)
         aux_loss = balance.loss(batch_mask)
         loss = out.loss + model_cfg["router_aux_loss_coef"] * aux_loss
         optimizer.zero_grad(set_to_none=True)
@@ -185,7 +211,8 @@ def pretrain(
             elapsed = time.perf_counter() - start
             log_rows.append({
                 "step": step, "loss": out.loss.item(), "aux_loss": aux_loss.item(),
-                "lr": optimizer.param_groups[0]["lr"], "tokens": tokens_seen, "elapsed_s": elapsed,
+                "lr": optimizer.param_groups[0]["lr"], "weight_decay": optimizer.param_groups[0]["weight_decay"],
+                "tokens": tokens_seen, "elapsed_s": elapsed,
             })
             bar.set_postfix(loss=f"{out.loss.item():.3f}", tok_s=f"{tokens_seen / elapsed:.0f}")
         if step in checkpoint_dirs:

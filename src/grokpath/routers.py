@@ -9,6 +9,9 @@ silently producing empty pathways.
 
 `router_spec_from_checkpoint` reads only the router matrices from a checkpoint's safetensors files,
 so metrics that need W_l (pathway consistency) do not load a 7B model per step.
+
+torch is imported inside the functions that need it: `read_router_weights` serves the metric jobs,
+which need neither torch nor transformers (seconds of start-up each).
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-from torch import nn
+import numpy as np
 
 from grokpath.errors import GrokpathError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 GATE_PATH = "mlp.gate"
 
@@ -56,13 +62,19 @@ class RouterSpec:
     modules: list[nn.Module] = field(default_factory=list, repr=False)
     param_names: list[str] = field(default_factory=list, repr=False)
 
-    def stacked_weights(self, dtype=torch.float32) -> torch.Tensor:
-        """(layers, experts, hidden) on CPU: the expert embeddings v_{l,k} of Metric 2."""
+    def stacked_weights(self, dtype=None) -> torch.Tensor:
+        """(layers, experts, hidden) on CPU (float32 by default): the expert embeddings v_{l,k}
+        of Metric 2."""
+        import torch
+
+        dtype = torch.float32 if dtype is None else dtype
         return torch.stack([w.detach().to("cpu", dtype) for w in self.weights])
 
 
 def backbone_of(model: nn.Module) -> nn.Module:
     """The decoder stack without the LM head: `model.model` for *ForCausalLM, else the model."""
+    from torch import nn
+
     inner = getattr(model, "model", None)
     if isinstance(inner, nn.Module) and hasattr(inner, "layers"):
         return inner
@@ -87,6 +99,8 @@ def _resolve(module: nn.Module, dotted: str) -> nn.Module | None:
 
 
 def _is_router(module: nn.Module | None) -> bool:
+    import torch
+
     weight = getattr(module, "weight", None)
     return isinstance(weight, torch.Tensor) and weight.dim() == 2 and hasattr(module, "top_k")
 
@@ -156,6 +170,7 @@ def router_spec_from_checkpoint(checkpoint: str | Path) -> RouterSpec:
     names; those tensors alone are then read from the safetensors files. If a name is missing
     from the files (a checkpoint saved under another naming), the whole model is loaded instead.
     """
+    import torch
     from safetensors import safe_open
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -197,9 +212,16 @@ def write_router_table(spec: RouterSpec, dest: str | Path) -> None:
     write_parquet(pd.DataFrame(rows, columns=ROUTER_COLUMNS), dest)
 
 
-def read_router_table(path: str | Path) -> RouterSpec:
-    import numpy as np
+@dataclass(frozen=True)
+class RouterWeights:
+    """A router table read back as numpy (no torch): what the metric jobs need."""
 
+    layers: list[int]
+    weights: np.ndarray  # (layers, experts, hidden) float32: the expert embeddings v_{l,k}
+    top_k: int
+
+
+def read_router_weights(path: str | Path) -> RouterWeights:
     from grokpath.tableio import read_parquet
 
     table = read_parquet(path, ROUTER_COLUMNS).sort_values(["layer", "expert"])
@@ -207,10 +229,9 @@ def read_router_table(path: str | Path) -> RouterSpec:
         raise GrokpathError(f"{path}: no router rows")
     layers = sorted(int(layer) for layer in table["layer"].unique())
     weights = [
-        torch.from_numpy(np.stack(table.loc[table["layer"] == layer, "weight"].to_numpy()).astype(np.float32))
+        np.stack(table.loc[table["layer"] == layer, "weight"].to_numpy()).astype(np.float32)
         for layer in layers
     ]
-    return RouterSpec(
-        layers=layers, weights=weights, num_experts=int(weights[0].shape[0]),
-        top_k=int(table["top_k"].iloc[0]), norm_topk_prob=False,
-    )
+    if len({w.shape for w in weights}) != 1:
+        raise GrokpathError(f"{path}: router weights differ in shape across layers")
+    return RouterWeights(layers, np.stack(weights), int(table["top_k"].iloc[0]))

@@ -14,13 +14,14 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
-from tqdm import tqdm
 
 from grokpath.checkpoints import load_checkpoint
 from grokpath.errors import GrokpathError
 from grokpath.tableio import read_jsonl
-from grokpath.tokens import answer_starts, encode_samples, length_sorted_batches, pad_batch, resolve_device
+
+# torch (and grokpath.tokens, which needs it) is imported in the functions that run the model:
+# memorization, loss_baselines and the ablations import this module for LOSS_COLUMNS alone, and
+# torch would add seconds to each of those jobs.
 
 log = logging.getLogger("grokpath.sample_loss")
 LOSS_COLUMNS = ["domain", "sample_id", "split", "step", "loss", "n_tokens"]
@@ -38,29 +39,34 @@ def corpus_samples(corpus_dir: str | Path, domains: list[str]) -> list[dict]:
     return samples
 
 
-@torch.inference_mode()
 def per_sample_nll(
     model, sequences: list[list[int]], pad_id: int, batch_size: int, device, starts: list[int] | None = None
 ) -> list[float]:
     """Mean NLL over each sequence's scored tokens (from position `starts[i]`, default 1); padding
     never enters the mean."""
+    import torch
+    from tqdm import tqdm
+
+    from grokpath.tokens import length_sorted_batches, pad_batch
+
     starts = starts or [1] * len(sequences)
     losses = [float("nan")] * len(sequences)
     batches = length_sorted_batches([len(s) for s in sequences], batch_size)
-    for batch in tqdm(batches, desc="sample loss", unit="batch", mininterval=2.0):
-        ids, mask = pad_batch([sequences[i] for i in batch], pad_id)
-        ids, mask = ids.to(device), mask.to(device)
-        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-        targets = ids[:, 1:]
-        nll = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
-        ).view(targets.shape)
-        first = torch.tensor([starts[i] for i in batch], device=device)
-        positions = torch.arange(1, ids.shape[1], device=device)
-        scored = (mask[:, 1:].bool() & (positions[None, :] >= first[:, None])).float()
-        per_sample = (nll * scored).sum(1) / scored.sum(1).clamp(min=1)
-        for i, value in zip(batch, per_sample.tolist()):
-            losses[i] = value
+    with torch.inference_mode():
+        for batch in tqdm(batches, desc="sample loss", unit="batch", mininterval=2.0):
+            ids, mask = pad_batch([sequences[i] for i in batch], pad_id)
+            ids, mask = ids.to(device), mask.to(device)
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+            targets = ids[:, 1:]
+            nll = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
+            ).view(targets.shape)
+            first = torch.tensor([starts[i] for i in batch], device=device)
+            positions = torch.arange(1, ids.shape[1], device=device)
+            scored = (mask[:, 1:].bool() & (positions[None, :] >= first[:, None])).float()
+            per_sample = (nll * scored).sum(1) / scored.sum(1).clamp(min=1)
+            for i, value in zip(batch, per_sample.tolist()):
+                losses[i] = value
     return losses
 
 
@@ -68,6 +74,8 @@ def sample_loss_table(
     checkpoint_dir: str, corpus_dir: str, domains: list[str], step: int, batch_size: int,
     max_length: int, append_eos: bool, span: str = "all", device: str = "auto",
 ) -> pd.DataFrame:
+    from grokpath.tokens import answer_starts, encode_samples, resolve_device
+
     dev = resolve_device(device)
     model, tokenizer = load_checkpoint(checkpoint_dir, dev)
     samples = corpus_samples(corpus_dir, domains)

@@ -27,13 +27,31 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats as scipy_stats
 
 from grokpath.errors import GrokpathError
 from grokpath.generalization import drop_contaminated
 
 POOLED = "pooled"
+
+
+# scipy.stats and statsmodels are imported on first use: they take seconds to import, and most
+# figure jobs (which import this module for its column names and trends) never call them.
+def _scipy_stats():
+    from scipy import stats
+
+    return stats
+
+
+def _ols(y, design):
+    from statsmodels.regression.linear_model import OLS  # statsmodels.api would load far more
+
+    return OLS(y, design).fit()
+
+
+def _add_constant(x, **kwargs):
+    from statsmodels.tools.tools import add_constant
+
+    return add_constant(x, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -205,7 +223,7 @@ def pearson(x, y) -> tuple[float, float]:
     x, y = np.asarray(x, float), np.asarray(y, float)
     if _degenerate(x, y):
         return float("nan"), float("nan")
-    result = scipy_stats.pearsonr(x, y)
+    result = _scipy_stats().pearsonr(x, y)
     return float(result.statistic), float(result.pvalue)
 
 
@@ -213,7 +231,7 @@ def spearman(x, y) -> tuple[float, float]:
     x, y = np.asarray(x, float), np.asarray(y, float)
     if _degenerate(x, y):
         return float("nan"), float("nan")
-    result = scipy_stats.spearmanr(x, y)
+    result = _scipy_stats().spearmanr(x, y)
     return float(result.statistic), float(result.pvalue)
 
 
@@ -229,7 +247,7 @@ def row_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def row_spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman rho per row: Pearson of the average ranks (scipy's definition)."""
-    return row_pearson(scipy_stats.rankdata(x, axis=1), scipy_stats.rankdata(y, axis=1))
+    return row_pearson(_scipy_stats().rankdata(x, axis=1), _scipy_stats().rankdata(y, axis=1))
 
 
 ROW_STATISTICS = {"pearson": row_pearson, "spearman": row_spearman}
@@ -272,7 +290,7 @@ def ols_fit(x, y, confidence: float = 0.95) -> LinearFit | None:
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < 3 or np.ptp(x) == 0:
         return None
-    result = sm.OLS(y, sm.add_constant(x)).fit()
+    result = _ols(y, _add_constant(x))
     ci = result.conf_int(alpha=1 - confidence)
     with np.errstate(invalid="ignore", divide="ignore"):
         r2 = float(result.rsquared)  # undefined (NaN) when accuracy does not vary
@@ -288,7 +306,7 @@ def ols_fit(x, y, confidence: float = 0.95) -> LinearFit | None:
 
 def fit_band(fit: LinearFit, x_grid: np.ndarray, confidence: float) -> pd.DataFrame:
     """The fitted line and the confidence band of its mean over x_grid."""
-    frame = fit.result.get_prediction(sm.add_constant(x_grid, has_constant="add")).summary_frame(
+    frame = fit.result.get_prediction(_add_constant(x_grid, has_constant="add")).summary_frame(
         alpha=1 - confidence
     )
     return pd.DataFrame(
@@ -335,11 +353,11 @@ class NestedTest:
 def nested_f_test(y, base, extra) -> NestedTest | None:
     """F-test of y ~ base + extra against y ~ base (does `extra` explain more?)."""
     y, base, extra = (np.asarray(v, float) for v in (y, base, extra))
-    design_full = sm.add_constant(np.column_stack([base, extra]))
+    design_full = _add_constant(np.column_stack([base, extra]))
     if len(y) < 4 or np.linalg.matrix_rank(design_full) < 3:
         return None
-    restricted = sm.OLS(y, sm.add_constant(base)).fit()
-    full = sm.OLS(y, design_full).fit()
+    restricted = _ols(y, _add_constant(base))
+    full = _ols(y, design_full)
     with warnings.catch_warnings():
         # a perfect full fit gives F = inf, p = 0: correct, but numpy warns about the division
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -477,7 +495,7 @@ def post_memorization_trend(steps, values, t_star: int) -> Trend | None:
     after = steps >= t_star
     if after.sum() < 3:
         return None
-    result = scipy_stats.linregress(steps[after], values[after])
+    result = _scipy_stats().linregress(steps[after], values[after])
     fitted = result.intercept + result.slope * steps[after]
     return Trend(
         steps[after], fitted, float(result.slope * 1000), float(result.pvalue),
