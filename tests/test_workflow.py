@@ -150,7 +150,7 @@ def loss_script(run_dir: Path, checkpoint: Path, out: Path, corpus: Path | None 
     return script(
         "sample_loss", f"checkpoint={checkpoint}", f"manifest={corpus / 'manifest.json'}",
         "domains=[math,code,commonsense,domain_specific]", "batch_size=64", "max_length=32",
-        "append_eos=true", "device=cpu", f"loss={out}",
+        "append_eos=true", "span=answer", "device=cpu", f"loss={out}",
     )
 
 
