@@ -69,7 +69,8 @@ def probe_verdict(probe: pd.DataFrame, chance: dict[str, float], steps: list[int
     return grokking_verdict(train, test, empty, chance)[columns]
 
 
-def run_variant(config: dict, steps: int, threads: int, workdir: Path) -> pd.DataFrame:
+def run_variant(config: dict, steps: int, threads: int, workdir: Path) -> tuple[pd.DataFrame, dict[str, float]]:
+    from grokpath.lab_verdict import chance_levels
     from grokpath.pretrain import pretrain
 
     domains = {name: spec["lab"] for name, spec in config["domains"].items()}
@@ -86,9 +87,7 @@ def run_variant(config: dict, steps: int, threads: int, workdir: Path) -> pd.Dat
         model_cfg=config["model"], train_cfg=config["pretrain"], save_steps=[steps],
         checkpoint_dirs={}, seed=config["seed"], device="cpu", threads=threads, on_probe=show,
     )
-    chance = {d: (1 / spec["params"].get("n_choices", 4) if info["output_type"] == "multiple_choice" else 0.0)
-              for (d, spec), info in zip(domains.items(), manifest["domains"].values())}
-    return probe, chance
+    return probe, chance_levels(manifest, workdir / "corpus")
 
 
 def main(argv: list[str] | None = None) -> None:
