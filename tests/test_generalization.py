@@ -34,8 +34,9 @@ def _items(patterns: dict[int, str], task="lab_math", domain="math") -> pd.DataF
         ("0101011", 5),  # flips: the tail 1,0,1,1 (4 long) cannot afford its miss
         ("0111011", 1),  # one late miss in a 6-long window: mean 5/6 > 0.8, kept
         ("0010111", 4),  # one miss in a 5-long window: mean 4/5 = 0.8 is not > 0.8
-        ("0111001", 6),  # two late misses: only the last checkpoint qualifies
-        ("0000001", 6),  # right only at the last checkpoint
+        ("0111001", None),  # two late misses: only the last checkpoint qualifies, unconfirmed
+        ("0000001", None),  # right only at the last checkpoint: unconfirmed
+        ("0000011", 5),  # right at the last two checkpoints: confirmed by the last
         ("0000010", None),  # right once, then wrong at the end
         ("0011110", None),  # 1,1,1,1,0 has mean 0.8; shorter windows end on the miss
     ],
@@ -64,6 +65,18 @@ def test_table_has_one_nullable_row_per_item():
     assert by_doc.loc[0, "gen_step"] == 400 and by_doc.loc[0, "generalized"]
     assert pd.isna(by_doc.loc[1, "gen_step"]) and not by_doc.loc[1, "generalized"]
     assert by_doc.loc[2, "gen_step"] == 200
+
+
+def test_right_only_at_the_last_checkpoint_is_not_generalized():
+    table = generalization_steps(_items({0: "0000001", 1: "0000011", 2: "1111111"}))
+    by_doc = table.set_index("doc_id")
+    assert pd.isna(by_doc.loc[0, "gen_step"]) and not by_doc.loc[0, "generalized"]
+    assert by_doc.loc[1, "gen_step"] == 600 and by_doc.loc[1, "generalized"]
+    assert by_doc.loc[2, "gen_step"] == 100
+
+
+def test_a_single_checkpoint_confirms_nothing():
+    assert generalization_index([True], 0.8, 1) is None
 
 
 def test_tasks_are_kept_apart():

@@ -57,7 +57,8 @@ def test_table_marks_unconfirmed_last_step_and_never_memorized():
 def test_auto_eps_is_the_smallest_grid_value_reaching_the_target():
     values = np.array([[0.35, 0.3, 0.3, 0.3], [0.8, 0.7, 0.7, 0.7], [2, 2, 2, 2], [3, 3, 3, 3]])
     chosen = choose_eps(values, STEPS, delta=0.05, eps_step=0.1, target=0.5)
-    assert chosen == {"eps": 0.7, "fraction": 0.5, "reached_target": True}
+    assert {k: chosen[k] for k in ("eps", "fraction", "reached_target")} == {
+        "eps": 0.7, "fraction": 0.5, "reached_target": True}
 
 
 def test_auto_eps_reports_an_unreachable_target():
@@ -71,3 +72,61 @@ def test_missing_checkpoint_for_a_sample_is_an_error():
     frame = frame.drop(index=frame.index[-1])
     with pytest.raises(GrokpathError, match="sample b"):
         memorization_table(frame, {"math": 1.0}, 0.05, 0.1, 0.2)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_loss_names_the_sample_and_step(bad):
+    frame = losses_frame({"a": [0.5, 0.5, 0.5, 0.5], "b": [1, 1, bad, 1]})
+    with pytest.raises(GrokpathError, match=rf"sample b \(math\) has a non-finite loss \({bad}\) at step {STEPS[2]}"):
+        memorization_table(frame, {"math": 1.0}, 0.05, 0.1, 0.2)
+
+
+def flat_losses(levels: list[float]) -> np.ndarray:
+    """One sample per level, its loss flat over STEPS: memorized at step 100 iff level <= eps."""
+    return np.array([[level] * len(STEPS) for level in levels], dtype=float)
+
+
+def test_auto_eps_in_the_band_at_its_upper_edge():
+    # eps 0.1 memorizes 1 of 8 (12.5 %), eps 0.2 memorizes 2 of 8 = 25 %: in [20 %, 25 %]
+    chosen = choose_eps(flat_losses([0.1, 0.2] + [0.5] * 6), STEPS, 0.05, 0.1, 0.2)
+    assert chosen["eps"] == 0.2 and chosen["fraction"] == 0.25
+    assert chosen["band"] == [0.2, 0.25] and chosen["in_band"] is True
+    assert "band_note" not in chosen
+
+
+def test_auto_eps_jumping_past_the_band_says_so():
+    # eps 0.1 memorizes 1 of 10 (10 %), eps 0.2 memorizes 4 of 10 (40 %): no grid eps in 20-25 %
+    chosen = choose_eps(flat_losses([0.1, 0.2, 0.2, 0.2] + [0.5] * 6), STEPS, 0.05, 0.1, 0.2)
+    assert chosen["eps"] == 0.2 and chosen["fraction"] == 0.4 and chosen["reached_target"]
+    assert chosen["in_band"] is False
+    assert "no eps on the grid" in chosen["band_note"] and "40.0%" in chosen["band_note"]
+
+
+def test_unreachable_target_is_out_of_the_band():
+    # rising losses settle only at the last step (unconfirmed): at most 1 of 10 is ever memorized
+    values = np.vstack([flat_losses([0.1]), np.tile([1.0, 2.0, 3.0, 4.0], (9, 1))])
+    chosen = choose_eps(values, STEPS, 0.05, 0.5, 0.2)
+    assert chosen["fraction"] == 0.1 and not chosen["reached_target"] and chosen["in_band"] is False
+    assert "finer" not in chosen["band_note"]
+
+
+def test_auto_eps_band_reaches_the_eps_report():
+    levels = [0.1, 0.2, 0.2, 0.2] + [0.5] * 6
+    frame = losses_frame({f"s{i}": [level] * 4 for i, level in enumerate(levels)})
+    _, _, report = memorization_table(frame, {"math": "auto"}, 0.05, 0.1, 0.2)
+    entry = report["math"]
+    assert entry["chosen"] == "auto" and entry["eps"] == 0.2 and entry["in_band"] is False
+    assert entry["band"] == [0.2, 0.25] and "band_note" in entry
+
+
+def test_bad_auto_eps_settings_are_refused():
+    with pytest.raises(GrokpathError, match="eps_step"):
+        choose_eps(flat_losses([0.1, 0.2]), STEPS, 0.05, 0.0, 0.2)
+
+
+def test_memorized_groups_drop_the_unconfirmed_last_step():
+    # a: t* 200 (confirmed at 300, 400); b: t* 400 = the last step, unconfirmed
+    frame = losses_frame({"a": [2, 0.5, 0.5, 0.5], "b": [2, 2, 2, 0.5], "c": [2, 0.5, 0.5, 0.5]})
+    samples, groups, _ = memorization_table(frame, {"math": 1.0}, 0.05, 0.1, 0.2)
+    assert samples.set_index("sample_id").loc["b", "t_star"] == 400
+    assert groups.to_dict("records") == [{"domain": "math", "t_star": 200, "n_samples": 2}]

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import grokpath.pathway_metrics as pm
+from grokpath.errors import GrokpathError
 from grokpath.pathway_metrics import (
     adjacent_layer_cosines,
     baselines_table,
@@ -22,6 +23,7 @@ from grokpath.pathway_metrics import (
     id_distance,
     mean_cross_distance,
     mean_pairwise_distance,
+    normalised_consistency,
     per_layer_mean_distance,
     router_saturation,
 )
@@ -250,6 +252,118 @@ def test_gram_cosines_match_explicit_embeddings():
     np.testing.assert_allclose(adjacent_layer_cosines(weights, router), explicit, rtol=1e-10)
 
 
+UNSTABLE_COS = [0.01, 0.001, -0.2]  # unguarded: (1 + 0.1 - 20) / 3 = -6.30
+NEGATIVE_COS = [-0.1, -0.2, -0.4]  # unguarded: (1 + 2 + 4) / 3 = +2.33
+NORMAL_COS = [0.9, 0.5, 0.8]  # max 0.9 >= 0.05: kept
+
+
+def test_unstable_and_negative_cosines_are_excluded():
+    consistency, excluded = normalised_consistency(np.array([UNSTABLE_COS, NEGATIVE_COS]), 0.05)
+    assert excluded.tolist() == [True, True]
+    assert np.isnan(consistency).all()
+    # with no floor the two show the values the guard is there for
+    unguarded, _ = normalised_consistency(np.array([UNSTABLE_COS]), 0.0)
+    assert unguarded[0] == pytest.approx((1 + 0.1 - 20) / 3, abs=1e-5)  # -6.30
+
+
+def test_normal_cosines_keep_the_unguarded_value_exactly():
+    consistency, excluded = normalised_consistency(np.array([NORMAL_COS]), 0.05)
+    assert not excluded[0]
+    assert consistency[0] == np.mean([c / (0.9 + 1e-8) for c in NORMAL_COS])
+
+
+def test_floor_is_inclusive_and_checked():
+    _, excluded = normalised_consistency(np.array([[0.05, 0.01], [0.0499, 0.01]]), 0.05)
+    assert excluded.tolist() == [False, True]
+    with pytest.raises(GrokpathError, match="consistency_min_cos"):
+        normalised_consistency(np.array([NORMAL_COS]), -0.1)
+
+
+def routers_with_cosines(per_sample: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """One-hot weights (sample k on expert k) and 2-d router rows turning by arccos(c_l).
+
+    e_{k,l} = row k of W_l = a unit vector at the summed angle, so cos(e_l, e_{l+1}) = c_l.
+    """
+    n, layers = len(per_sample), len(per_sample[0]) + 1
+    router = np.zeros((layers, n, 2))
+    for k, cosines in enumerate(per_sample):
+        angles = np.concatenate([[0.0], np.cumsum(np.arccos(cosines))])
+        router[:, k] = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    weights = np.zeros((n, layers, n))
+    for k in range(n):
+        weights[k, :, k] = 1.0
+    return weights, router
+
+
+def test_routers_with_cosines_reproduce_them():
+    weights, router = routers_with_cosines([UNSTABLE_COS, NORMAL_COS])
+    np.testing.assert_allclose(
+        adjacent_layer_cosines(weights, router), [UNSTABLE_COS, NORMAL_COS], atol=1e-12
+    )
+
+
+def cosine_table(per_sample: list[list[float]], step: int = 100) -> tuple[PathwayTable, dict]:
+    weights, router = routers_with_cosines(per_sample)
+    n = len(per_sample)
+    table = PathwayTable(
+        step=step,
+        domains=np.array(["math"] * n, dtype=object),
+        sample_ids=np.array([f"s{i}" for i in range(n)], dtype=object),
+        layers=np.arange(weights.shape[1]),
+        n_tokens=np.full(n, 5),
+        weights=weights,
+        entropy=np.zeros(weights.shape[:2]),
+    )
+    return table, {step: router}
+
+
+def test_consistency_table_leaves_out_and_counts_unstable_samples():
+    table, router = cosine_table([UNSTABLE_COS, NEGATIVE_COS, NORMAL_COS])
+    frame = consistency_table([table], router, memorization_for(0), min_cos=0.05)
+    assert list(frame.columns) == pm.CONSISTENCY_TABLE_COLUMNS
+    rows = frame.query("domain == 'math' and group == 'all' and layer == 'all'")
+    rows = rows.set_index("metric")
+    normal = np.mean([c / (0.9 + 1e-8) for c in NORMAL_COS])
+    assert rows.loc["consistency_norm_mean_cos", "value"] == pytest.approx(normal, rel=1e-12)
+    assert rows.loc["inconsistency_paper_formula", "value"] == pytest.approx(1 - normal, rel=1e-12)
+    assert rows.loc["consistency_norm_mean_cos", ["n", "n_excluded"]].tolist() == [1, 2]
+    # the plain mean keeps all three samples: (-0.189 - 0.7 + 2.2) / 3 / 3
+    mean_cos = (sum(UNSTABLE_COS) + sum(NEGATIVE_COS) + sum(NORMAL_COS)) / 9
+    assert rows.loc["consistency_mean_cos", "value"] == pytest.approx(mean_cos, rel=1e-12)
+    assert rows.loc["consistency_mean_cos", ["n", "n_excluded"]].tolist() == [3, 0]
+    assert (frame.query("metric == 'adjacent_layer_cos'")["n_excluded"] == 0).all()
+
+
+def test_consistency_table_without_exclusions_is_unchanged():
+    table, router = cosine_table([NORMAL_COS, [0.5, 0.25, 0.75]])
+    frame = consistency_table([table], router, memorization_for(0), min_cos=0.05)
+    row = frame.query(
+        "domain == 'all' and group == 'all' and metric == 'consistency_norm_mean_cos'"
+    )
+    first, second = np.mean(NORMAL_COS) / (0.9 + 1e-8), np.mean([0.5, 0.25, 0.75]) / (0.75 + 1e-8)
+    expected = (first + second) / 2
+    assert row["value"].item() == pytest.approx(expected, rel=1e-12)
+    assert row[["n", "n_excluded"]].values.tolist() == [[2, 0]]
+
+
+def test_all_excluded_set_has_only_the_plain_mean_row():
+    table, router = cosine_table([UNSTABLE_COS, NEGATIVE_COS])
+    frame = consistency_table([table], router, memorization_for(0), min_cos=0.05)
+    layer_all = frame.query("group == 'all' and layer == 'all' and domain == 'all'")
+    assert layer_all["metric"].tolist() == ["consistency_mean_cos"]
+    assert layer_all["n"].item() == 2
+
+
+def test_mean_cos_hand_case():
+    # cosines from the three-layer hand case above: c0 = 1/sqrt(2), c1 = 4/sqrt(20)
+    router = np.array(
+        [[[1.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]], [[1.0, 3.0], [0.0, 0.0]]]
+    )
+    scores = consistency_scores(np.array([[[1.0, 0.0]] * 3]), router)
+    expected = (1 / math.sqrt(2) + 4 / math.sqrt(20)) / 2
+    assert scores.consistency_mean_cos[0] == pytest.approx(expected)
+
+
 # ---------------------------------------------------------------- baselines
 
 
@@ -328,9 +442,17 @@ def test_consistency_and_baseline_tables():
     pair = consistency.query("layer == 'all'").pivot_table(
         index=["step", "domain", "group"], columns="metric", values="value"
     )
-    np.testing.assert_allclose(
-        pair["consistency_norm_mean_cos"] + pair["inconsistency_paper_formula"], 1.0
+    both = pair[["consistency_norm_mean_cos", "inconsistency_paper_formula"]].dropna()
+    assert len(both) > 10
+    np.testing.assert_allclose(both.sum(axis=1), 1.0)
+    # every set's size is split into kept (n) and left out (n_excluded)
+    counts = consistency.query("layer == 'all'").pivot_table(
+        index=["step", "domain", "group"], columns="metric", values=["n", "n_excluded"]
     )
+    kept = counts[("n", "consistency_norm_mean_cos")].dropna()
+    excluded = counts[("n_excluded", "consistency_norm_mean_cos")].dropna()
+    sizes = counts[("n", "consistency_mean_cos")][kept.index]
+    np.testing.assert_array_equal(kept + excluded, sizes)
     assert set(consistency.query("metric == 'adjacent_layer_cos'")["layer"]) == {"0", "1"}
     baselines = baselines_table(tables, tables[-1], top_k=2, memorization=memorization_for())
     final = baselines.query("step == 200 and metric == 'router_saturation'")

@@ -75,11 +75,66 @@ def test_accuracy_with_window_flags_rows_per_domain():
         "domain": ["a"] * 4 + ["b"] * 4, "step": [1, 2, 3, 4] * 2,
         "accuracy": [0.0, 0.0, 0.5, 0.9, 0.4, 0.4, 0.41, 0.4], "n_items": 10,
     })  # fmt: skip
-    table = stats.accuracy_with_window(accuracy, 0.1, 0.05, 2)
+    table = stats.accuracy_with_window(accuracy, 0.1, 0.05, 2, window="rise")
+    assert list(table.columns) == stats.ACCURACY_COLUMNS
     a, b = table[table["domain"] == "a"], table[table["domain"] == "b"]
-    assert a["in_window"].tolist() == [False, False, True, True]
+    assert a["in_window"].tolist() == a["in_rise_window"].tolist() == [False, False, True, True]
     assert a["rise_found"].all() and not b["rise_found"].any()
     assert b["in_window"].all()
+    assert (table["window"] == "rise").all()
+    # fewer than 5 checkpoints: the paper window holds all of them
+    assert table["in_paper_window"].all()
+
+
+def one_domain(accuracy: list[float], **window) -> pd.DataFrame:
+    steps = [100 * (i + 1) for i in range(len(accuracy))]
+    frame = pd.DataFrame({"domain": "a", "step": steps, "accuracy": accuracy, "n_items": 10})
+    return stats.accuracy_with_window(frame, **{"rise_fraction": 0.1, "min_gain": 0.05,
+                                                "min_checkpoints": 4, **window})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "accuracy, late_rise, rise_found",
+    [
+        # level 0 + 0.1 x 0.9 = 0.09: the rise starts at step 600, after the paper window's
+        # first step (400)
+        ([0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.5, 0.9], True, True),
+        # the rise starts at step 200, before the paper window
+        ([0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9], False, True),
+        # the rise starts at step 400, the paper window's first step: not after it
+        ([0.0, 0.0, 0.0, 0.2, 0.3, 0.5, 0.6, 0.9], False, True),
+        # no rise (gain 0.02 < min_gain): nothing to start late
+        ([0.5, 0.51, 0.5, 0.52, 0.5, 0.51, 0.5, 0.5], False, False),
+    ],
+)
+def test_paper_window_is_the_last_five_steps_and_flags_a_late_rise(
+    accuracy, late_rise, rise_found
+):
+    table = one_domain(accuracy)
+    assert table.loc[table["in_window"], "step"].tolist() == [400, 500, 600, 700, 800]
+    assert table.loc[table["in_paper_window"], "step"].tolist() == [400, 500, 600, 700, 800]
+    assert (table["window"] == "paper").all()
+    assert (table["late_rise"] == late_rise).all() and (table["rise_found"] == rise_found).all()
+
+
+def test_late_rise_uses_the_rise_before_the_min_checkpoints_extension():
+    # the rise starts at 700; min_checkpoints 6 extends the rise window back to 300, but the
+    # paper window (400..800) still holds two pre-rise checkpoints
+    table = one_domain([0.0] * 6 + [0.5, 0.9], min_checkpoints=6)
+    assert table.loc[table["in_rise_window"], "step"].tolist() == [300, 400, 500, 600, 700, 800]
+    assert table["late_rise"].all()
+
+
+def test_paper_window_with_fewer_than_five_checkpoints_is_all_of_them():
+    table = one_domain([0.0, 0.2, 0.6])
+    assert table["in_window"].all()
+    # the first checkpoint lies below the rise's level by construction: a rise starts after it
+    assert table["late_rise"].all()
+
+
+def test_unknown_window_is_refused():
+    with pytest.raises(GrokpathError, match="window"):
+        one_domain([0.0, 0.5, 0.9], window="last3")
 
 
 # ---------------------------------------------------------------- correlations
@@ -120,22 +175,53 @@ def test_row_statistics_match_scipy_row_by_row():
     assert np.isnan(stats.row_pearson(constant, np.arange(4.0)[None]))[0]
 
 
-def test_bootstrap_ci_is_the_percentile_interval_of_paired_resamples():
-    low, high, kept = stats.bootstrap_ci(X, Y, "pearson", 500, 0.9, np.random.default_rng(3))
-    index = np.random.default_rng(3).integers(0, len(X), size=(500, len(X)))
-    values = []
-    for rows in index:
-        if np.ptp(X[rows]) and np.ptp(Y[rows]):
-            values.append(scipy_stats.pearsonr(X[rows], Y[rows])[0])
-    assert kept == len(values)
-    assert (low, high) == pytest.approx(tuple(np.percentile(values, [5, 95])))
-    assert low <= stats.pearson(X, Y)[0] <= high
+def scipy_pearson(x, y):
+    return scipy_stats.pearsonr(x, y).statistic
 
 
-def test_bootstrap_ci_is_seeded():
+def test_bootstrap_ci_is_scipys_bca_where_it_is_defined():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=12)
+    y = x + rng.normal(size=12)
+    ci = stats.bootstrap_ci(x, y, "pearson", 1000, 0.9, np.random.default_rng(3))
+    # the same call, made directly, with scipy's own (unvectorized) Pearson
+    direct = scipy_stats.bootstrap((x, y), scipy_pearson, paired=True, vectorized=False,
+                                   n_resamples=1000, confidence_level=0.9, method="BCa",
+                                   rng=np.random.default_rng(3))  # fmt: skip
+    assert ci.method == "BCa" and ci.n_valid == 1000
+    assert (ci.low, ci.high) == pytest.approx(tuple(direct.confidence_interval))
+    assert ci.low <= stats.pearson(x, y)[0] <= ci.high
+
+
+def test_bootstrap_ci_falls_back_to_the_percentile_interval_at_n5():
+    x, y = X[:5], Y[:5]
+    ci = stats.bootstrap_ci(x, y, "pearson", 2000, 0.9, np.random.default_rng(4))
+    with pytest.warns(scipy_stats.DegenerateDataWarning):
+        # some of 2000 resamples of 5 checkpoints draw one x five times: r undefined, BCa NaN
+        direct = scipy_stats.bootstrap((x, y), stats.row_pearson, paired=True, vectorized=True,
+                                       n_resamples=2000, confidence_level=0.9, method="BCa",
+                                       rng=np.random.default_rng(4))  # fmt: skip
+    assert np.isnan(direct.confidence_interval.low)
+    defined = direct.bootstrap_distribution[np.isfinite(direct.bootstrap_distribution)]
+    assert ci.method == "percentile" and ci.n_valid == len(defined) < 2000
+    assert (ci.low, ci.high) == pytest.approx(tuple(np.percentile(defined, [5, 95])))
+
+
+@pytest.mark.parametrize("statistic", ["pearson", "spearman"])
+def test_bootstrap_ci_of_a_straight_line_is_one(statistic):
+    # every resample on which the statistic is defined lies on the line: r = rho = 1
+    x = np.arange(5.0)
+    ci = stats.bootstrap_ci(x, 2 * x + 1, statistic, 500, 0.95, np.random.default_rng(0))
+    assert ci.method == "percentile"  # BCa's acceleration is 0 / 0 here
+    assert (ci.low, ci.high) == pytest.approx((1.0, 1.0))
+
+
+def test_bootstrap_ci_is_seeded_and_undefined_for_constant_data():
     first = stats.bootstrap_ci(X, Y, "spearman", 200, 0.95, np.random.default_rng(11))
     second = stats.bootstrap_ci(X, Y, "spearman", 200, 0.95, np.random.default_rng(11))
     assert first == second
+    flat = stats.bootstrap_ci(X, np.ones_like(X), "pearson", 200, 0.95, np.random.default_rng(0))
+    assert flat.method == "none" and np.isnan(flat.low) and flat.n_valid == 0
 
 
 # ---------------------------------------------------------------- fits
@@ -176,6 +262,21 @@ def test_loo_predictive_r2_matches_the_hat_matrix_press():
     assert np.isnan(stats.loo_predictive_r2(X[:3], Y[:3]))
 
 
+def test_loo_predictive_r2_matches_an_explicit_refit_loop():
+    press = 0.0
+    for left_out in range(len(X)):
+        keep = np.arange(len(X)) != left_out
+        slope, intercept = np.polyfit(X[keep], Y[keep], 1)
+        press += (Y[left_out] - (intercept + slope * X[left_out])) ** 2
+    expected = 1 - press / np.sum((Y - Y.mean()) ** 2)
+    assert stats.loo_predictive_r2(X, Y) == pytest.approx(expected)
+
+
+def test_loo_predictive_r2_undefined_when_a_refit_has_constant_x():
+    # without the last checkpoint x is constant: that refit has no slope
+    assert np.isnan(stats.loo_predictive_r2([1, 1, 1, 1, 2], [0.1, 0.2, 0.15, 0.1, 0.6]))
+
+
 def test_nested_f_test_by_formula():
     base = np.array([3.0, 2.5, 2.7, 1.9, 1.5, 1.6])
     extra = np.array([0.2, 0.1, 0.5, 0.4, 0.9, 0.7])
@@ -197,6 +298,7 @@ def test_nested_f_test_by_formula():
 def test_nested_f_test_needs_four_points_and_independent_columns():
     assert stats.nested_f_test(Y[:3], X[:3], X[:3] ** 2) is None
     assert stats.nested_f_test(Y, X, 2 * X) is None
+    assert stats.nested_f_test([], [], []) is None  # an empty pool: no domain rises
 
 
 # ---------------------------------------------------------------- tables on the fixture
@@ -227,17 +329,52 @@ def test_predictor_points_read_the_right_group(points):
 
 def test_correlation_table_uses_window_points_only(points):
     table = stats.correlation_table(points, "memorized", 200, 0.95, seed=5)
-    assert set(table.columns) == set(stats.CORRELATION_COLUMNS)
-    assert len(table) == (len(T.DOMAINS) + 1) * len(stats.PREDICTORS)
-    math = points[(points["domain"] == "math") & points["in_window"]
-                  & (points["predictor"] == "edit_distance")]  # fmt: skip
-    row = table[(table["domain"] == "math") & (table["predictor"] == "edit_distance")].iloc[0]
-    assert row["pearson_r"] == pytest.approx(scipy_stats.pearsonr(math["x"], math["accuracy"])[0])
-    assert row["n_checkpoints"] == len(math) == 6
-    pooled = table[(table["domain"] == stats.POOLED) & (table["predictor"] == "edit_distance")]
-    assert pooled["n_checkpoints"].iloc[0] == 12
-    # the fixture's distance falls while accuracy rises
-    assert row["pearson_r"] < -0.9 and row["pearson_ci_high"] < 0
+    assert list(table.columns) == stats.CORRELATION_COLUMNS
+    assert len(table) == 2 * (len(T.DOMAINS) + 1) * len(stats.PREDICTORS)
+    assert table.loc[table["primary"], "window"].eq("paper").all()
+    assert table.loc[~table["primary"], "window"].eq("rise").all()
+    distance = points[(points["domain"] == "math") & (points["predictor"] == "edit_distance")]
+    for window, n in (("paper", 5), ("rise", 6)):
+        math = distance[distance[f"in_{window}_window"]]
+        row = table[(table["domain"] == "math") & (table["predictor"] == "edit_distance")
+                    & (table["window"] == window)].iloc[0]  # fmt: skip
+        assert row["pearson_r"] == pytest.approx(
+            scipy_stats.pearsonr(math["x"], math["accuracy"])[0]
+        )
+        assert row["n_checkpoints"] == len(math) == n
+        pooled = table[(table["domain"] == stats.POOLED) & (table["window"] == window)
+                       & (table["predictor"] == "edit_distance")].iloc[0]  # fmt: skip
+        assert pooled["n_checkpoints"] == 2 * n and pooled["domains"] == "code,math"
+        # the fixture's distance falls while accuracy rises
+        assert row["pearson_r"] < -0.9 and row["pearson_ci_high"] < 0
+        assert row["pearson_ci_method"] in ("BCa", "percentile")
+
+
+def test_correlation_table_windows_do_not_share_random_draws(points):
+    both = stats.correlation_table(points, "memorized", 200, 0.95, seed=5)
+    rise_points = points.assign(window="rise", in_window=points["in_rise_window"])
+    rise_first = stats.correlation_table(rise_points, "memorized", 200, 0.95, seed=5)
+    columns = ["pearson_ci_low", "pearson_ci_high", "spearman_ci_low", "spearman_ci_high"]
+    for window in ("paper", "rise"):
+        a = both[both["window"] == window][columns].reset_index(drop=True)
+        b = rise_first[rise_first["window"] == window][columns].reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b)
+    assert rise_first.loc[rise_first["primary"], "window"].eq("rise").all()
+
+
+def test_nested_pooled_row_uses_within_domain_z_scores(points):
+    nested = stats.nested_f_tests(points, "training_loss")
+    pooled = nested[(nested["domain"] == stats.POOLED) & (nested["metric"] == "consistency")]
+    wide = points[points["in_window"]].pivot_table(
+        index=["domain", "step", "accuracy"], columns="predictor", values="x"
+    ).reset_index()
+    by_hand = wide.groupby("domain")[["accuracy", "training_loss", "consistency"]].transform(
+        lambda v: (v - v.mean()) / v.std(ddof=0)
+    )
+    test = stats.nested_f_test(by_hand["accuracy"], by_hand["training_loss"],
+                               by_hand["consistency"])  # fmt: skip
+    assert pooled["f"].iloc[0] == pytest.approx(test.f)
+    assert pooled["n_checkpoints"].iloc[0] == 10
 
 
 def test_nested_f_tests_and_fit_bands_cover_every_domain(points):
@@ -247,6 +384,75 @@ def test_nested_f_tests_and_fit_bands_cover_every_domain(points):
     assert (nested["df_denom"] == nested["n_checkpoints"] - 3).all()
     bands = stats.pooled_fit_bands(points, 0.95)
     assert set(bands["predictor"]) == {p.name for p in stats.PREDICTORS}
+
+
+# ---------------------------------------------------------------- pooling within domains
+
+
+def pooled_case(offsets: dict[str, tuple[float, float]], slope: float = -0.02) -> pd.DataFrame:
+    """Points of one predictor: per domain (x offset, accuracy offset), r = -1 within domain."""
+    rows = []
+    for domain, (x0, y0) in offsets.items():
+        for i in range(5):
+            rows.append({"domain": domain, "step": 100 * (i + 1), "predictor": "edit_distance",
+                         "x": x0 + i, "accuracy": y0 + slope * i})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    frame = frame.assign(window="paper", in_window=True, in_paper_window=True,
+                         in_rise_window=True, rise_found=True, late_rise=False)  # fmt: skip
+    return frame[stats.POINT_COLUMNS]
+
+
+THREE_DOMAINS = {"a": (1.0, 0.10), "b": (11.0, 0.50), "c": (21.0, 0.90)}
+
+
+def test_pooled_rows_pool_within_domain_z_scores():
+    points = pooled_case(THREE_DOMAINS)
+    table = stats.correlation_table(points, "memorized", 200, 0.95, seed=0)
+    pooled = table[(table["domain"] == stats.POOLED) & table["primary"]
+                   & (table["predictor"] == "edit_distance")].iloc[0]  # fmt: skip
+    # raw pooling would report the offsets: higher-x domains have higher accuracy
+    assert scipy_stats.pearsonr(points["x"], points["accuracy"])[0] > 0.9
+    assert pooled["pearson_r"] == pytest.approx(-1.0)
+    # Spearman: the domains' equal z-scores tie only up to rounding, so ranks interleave slightly
+    assert pooled["spearman_rho"] < -0.95
+    assert pooled["r2"] == pytest.approx(1.0) and pooled["loo_r2"] == pytest.approx(1.0)
+    assert pooled["slope"] == pytest.approx(-1.0)  # z on z: the slope is r
+    assert pooled["n_checkpoints"] == 15 and pooled["left_out"] == ""
+
+
+def test_the_issues_three_domain_case_is_minus_one_within_and_weak_raw():
+    # the issue's construction: r = -1 in each domain, raw pooled r about -0.12 (R^2 0.015)
+    points = pooled_case({"a": (0.0, 0.2), "b": (2.0, 0.265), "c": (4.0, 0.315)}, slope=-0.05)
+    raw_r = scipy_stats.pearsonr(points["x"], points["accuracy"])[0]
+    assert raw_r == pytest.approx(-0.127, abs=0.001)
+    z, left_out = stats.pooled_z_points(points)
+    assert stats.pearson(z["x"], z["accuracy"])[0] == pytest.approx(-1.0) and left_out == []
+    assert z.groupby("domain")["x"].std(ddof=0).to_numpy() == pytest.approx(1.0)
+
+
+def test_a_domain_without_spread_or_rise_is_left_out_and_named():
+    points = pooled_case({**THREE_DOMAINS, "flat": (5.0, 0.3)})
+    flat = points["domain"] == "flat"
+    points.loc[flat, "accuracy"] = 0.3  # constant accuracy over its window: no z-score
+    points = pd.concat([points, pooled_case({"norise": (3.0, 0.2)}).assign(rise_found=False)])
+    table = stats.correlation_table(points, "memorized", 200, 0.95, seed=0)
+    pooled = table[(table["domain"] == stats.POOLED) & table["primary"]
+                   & (table["predictor"] == "edit_distance")].iloc[0]  # fmt: skip
+    assert pooled["pearson_r"] == pytest.approx(-1.0)
+    assert pooled["domains"] == "a,b,c" and pooled["n_checkpoints"] == 15
+    assert pooled["left_out"] == "norise: no accuracy rise; flat: accuracy constant over its window"
+    flat_row = table[(table["domain"] == "flat") & (table["predictor"] == "edit_distance")]
+    assert flat_row["pearson_r"].isna().all()
+
+
+def test_fit_bands_are_the_pooled_z_fit():
+    points = pooled_case(THREE_DOMAINS)
+    points["accuracy"] += np.tile([0.0, 0.01, -0.01, 0.005, 0.0], 3)  # not a perfect line
+    z, _ = stats.pooled_z_points(points)
+    bands = stats.pooled_fit_bands(points, 0.95)
+    fit = scipy_stats.linregress(z["x"], z["accuracy"])
+    assert bands["x"].min() == pytest.approx(z["x"].min())
+    assert bands["fit"].to_numpy() == pytest.approx(fit.intercept + fit.slope * bands["x"])
 
 
 def test_predictor_points_name_a_missing_table():

@@ -20,6 +20,8 @@ def main(args: dict) -> None:
     for domain, entry in report.items():
         log.info("%s: eps %.2f (%s), %.1f%% memorized before the last checkpoint",
                  domain, entry["eps"], entry["chosen"], 100 * entry["fraction"])
+        if entry["chosen"] == "auto" and not entry["in_band"]:
+            log.warning("%s: %s", domain, entry["band_note"])
     write_parquet(samples, args["samples"])
     write_parquet(groups, args["groups"])
     write_json(report, args["eps_report"])

@@ -5,7 +5,8 @@ routers (list of `step{S}.routers.parquet` written by extraction: the router mat
 that Metric 2 embeds experts with).
 Outputs: edit_distance, consistency, routing (tidy parquets; columns in grokpath.pathway_metrics).
 Params: threshold (0.7), max_pairs, seed, final_step (default: the largest step given; the
-reference of router saturation).
+reference of router saturation), consistency_min_cos (0.05: Metric 2's floor on a sample's largest
+adjacent-layer cosine).
 """
 
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 from grokpath.entry import as_list, log, run
 from grokpath.errors import GrokpathError
 from grokpath.pathway_metrics import (
+    DEFAULT_CONSISTENCY_MIN_COS,
     DEFAULT_MAX_PAIRS,
     baselines_table,
     consistency_table,
@@ -34,11 +36,27 @@ def step_of_router_table(path) -> int:
     return int(match.group(1))
 
 
+def log_exclusions(consistency, min_cos: float) -> None:
+    """Per step: how many samples the consistency floor left out (domain "all", group "all")."""
+    sizes = consistency.query(
+        "domain == 'all' and group == 'all' and metric == 'consistency_mean_cos'"
+    ).set_index("step")["n"]
+    kept = consistency.query(
+        "domain == 'all' and group == 'all' and metric == 'consistency_norm_mean_cos'"
+    ).set_index("step")["n"]
+    for step, size in sizes.items():
+        left_out = size - int(kept.get(step, 0))
+        if left_out:
+            log.info("step %d: consistency leaves out %d of %d samples (largest adjacent cosine "
+                     "< %.3g)", step, left_out, size, min_cos)
+
+
 def main(args: dict) -> None:
     workers = max(1, int(args.get("threads") or 1))
     threshold = float(args.get("threshold", PAPER_THRESHOLD))
     max_pairs = int(args.get("max_pairs", DEFAULT_MAX_PAIRS))
     seed = int(args.get("seed", 0))
+    min_cos = float(args.get("consistency_min_cos", DEFAULT_CONSISTENCY_MIN_COS))
     memorization = read_parquet(args["memorization"], MEMORIZATION_COLUMNS)
     tables = sorted(
         (load_pathway_table(p) for p in as_list(args["pathways"])), key=lambda t: t.step
@@ -79,7 +97,9 @@ def main(args: dict) -> None:
         edit_distance_table(tables, memorization, threshold, max_pairs, seed, workers),
         args["edit_distance"],
     )
-    write_parquet(consistency_table(tables, router_weights, memorization), args["consistency"])
+    consistency = consistency_table(tables, router_weights, memorization, min_cos)
+    log_exclusions(consistency, min_cos)
+    write_parquet(consistency, args["consistency"])
     write_parquet(baselines_table(tables, final[0], top_k, memorization), args["routing"])
 
 

@@ -6,9 +6,11 @@ checkpoints t, t+1, ..., last (t itself included):
 - the item is wrong at no more than max_misses checkpoints (paper 1), and
 - the item is correct at t itself, so the step reported is never one where it was wrong
   (otherwise a long correct tail could absorb an earlier miss as "the" generalization step).
-Items that meet this at no checkpoint get gen_step = <NA>, generalized = False. A window of
-one checkpoint passes when that checkpoint is correct, so an item right only at the last
-checkpoint counts as generalized there.
+The window must hold at least two checkpoints: an item whose first qualifying checkpoint is the
+last one (e.g. right only at the last checkpoint) is unconfirmed, as a training sample's t* at
+the last checkpoint does not count as memorized (grokpath.memorization). Items that meet the rule
+at no checkpoint before the last get gen_step = <NA>, generalized = False, so every reader of
+gen_step (Fig 1's cumulative line, the matching, Fig 2's test groups) leaves them out alike.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ _ITEM_KEYS = ["task", "domain", "doc_id"]
 def generalization_index(
     correct: Sequence[bool], min_mean_acc: float, max_misses: int
 ) -> int | None:
-    """Index of the first checkpoint from which the rule holds, for correctness in step order."""
+    """Index of the first checkpoint before the last from which the rule holds, for correctness
+    in step order; None when there is none."""
     hits = np.asarray(correct, dtype=bool)
     if hits.size == 0:
         return None
@@ -36,7 +39,8 @@ def generalization_index(
     holds = (
         hits & (window_hits / window_len > min_mean_acc) & (window_len - window_hits <= max_misses)
     )
-    first = np.flatnonzero(holds)
+    # a one-checkpoint window (the last) has no later checkpoint to confirm it
+    first = np.flatnonzero(holds[:-1])
     return int(first[0]) if first.size else None
 
 

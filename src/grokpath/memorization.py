@@ -8,6 +8,9 @@ keep their t_star but `memorized` is False (paper: memorized "before the last ch
 Output columns (`memorization/samples.parquet`): domain, sample_id, t_star (Int64, null = the
 loss never settled below eps), memorized (bool: t_star before the last checkpoint), eps, delta,
 final_loss. `memorization/groups.parquet`: domain, t_star, n_samples (memorized groups).
+`memorization/eps.json`, per domain: eps, fraction (memorized before the last checkpoint), chosen
+(auto | config), band ([target, target + 0.05], the paper's 20-25 %) and in_band; auto adds
+reached_target, target and, when out of the band, band_note.
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from grokpath.errors import GrokpathError
 
 
 def loss_matrix(losses: pd.DataFrame) -> pd.DataFrame:
-    """Samples x steps, steps ascending; a sample missing at some step is an input error."""
+    """Samples x steps, steps ascending; a sample missing at some step, or a NaN/inf loss (a
+    diverged or broken checkpoint), is an input error."""
+    bad = ~np.isfinite(losses["loss"].to_numpy(dtype=float))
+    if bad.any():
+        row = losses[bad].iloc[0]
+        raise GrokpathError(
+            f"loss tables: sample {row['sample_id']} ({row['domain']}) has a non-finite loss "
+            f"({row['loss']}) at step {row['step']}"
+        )
     matrix = losses.pivot_table(index=["domain", "sample_id"], columns="step", values="loss", aggfunc="first")
     matrix = matrix.sort_index(axis=1)
     if matrix.isna().any().any():
@@ -43,12 +54,39 @@ def memorized_fraction(values: np.ndarray, steps: np.ndarray, eps: float, delta:
     return float(np.mean((t_star >= 0) & (t_star < steps[-1])))
 
 
+BAND_WIDTH = 0.05  # paper: eps is chosen so that 20-25 % of the training data is memorized
+
+
+def band_report(fraction: float, target: float) -> dict:
+    """Whether a memorized fraction lies in the paper's band [target, target + BAND_WIDTH]."""
+    band = [target, round(target + BAND_WIDTH, 10)]
+    return {"band": band, "in_band": bool(band[0] <= fraction <= band[1] + 1e-12)}
+
+
 def choose_eps(values: np.ndarray, steps: np.ndarray, delta: float, eps_step: float, target: float) -> dict:
     """Smallest eps on the grid eps_step, 2*eps_step, ... reaching the target memorized fraction.
 
     The fraction can only grow with eps, so the scan stops at the first hit; if the target is out
     of reach, the smallest eps reaching the largest attainable fraction is returned and flagged.
+    The report says whether that fraction lies in the band [target, target + 0.05]; since every
+    smaller eps is below the target and every larger one at or above the chosen fraction, a miss
+    means no eps on the grid lands in the band (`band_note` then says so).
     """
+    if eps_step <= 0 or not 0 < target <= 1:
+        raise GrokpathError(f"auto eps: eps_step {eps_step} must be > 0, target {target} in (0, 1]")
+    chosen = _scan_eps(values, steps, delta, eps_step, target)
+    report = {**chosen, **band_report(chosen["fraction"], target)}
+    if not report["in_band"]:
+        low, high = report["band"]
+        report["band_note"] = (
+            f"no eps on the grid (step {eps_step}) memorizes {low:.0%}-{high:.0%}: "
+            f"eps {chosen['eps']} gives {chosen['fraction']:.1%}"
+            + ("; a finer eps_step may land in the band" if chosen["reached_target"] else "")
+        )
+    return report
+
+
+def _scan_eps(values: np.ndarray, steps: np.ndarray, delta: float, eps_step: float, target: float) -> dict:
     ceiling = float(np.max(values)) + eps_step
     best = None
     k = 1
@@ -80,7 +118,9 @@ def memorization_table(losses: pd.DataFrame, eps_by_domain: dict, delta: float, 
             report[domain] = {**choose_eps(values, steps, delta, eps_step, target), "chosen": "auto", "target": target}
         else:
             eps = float(setting)
-            report[domain] = {"eps": eps, "fraction": memorized_fraction(values, steps, eps, delta), "chosen": "config"}
+            fraction = memorized_fraction(values, steps, eps, delta)
+            report[domain] = {"eps": eps, "fraction": fraction, "chosen": "config",
+                              **band_report(fraction, target)}
         eps = report[domain]["eps"]
         t_star = memorization_steps(values, steps, eps, delta)
         frames.append(pd.DataFrame({

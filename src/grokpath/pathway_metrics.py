@@ -18,10 +18,15 @@ embedding of sample i is e_{i,l} = sum_k g_l(i,k) v_{l,k} = g_l(i) W_l (g = the 
 softmax), c_l = cos(e_{i,l}, e_{i,l+1}) for adjacent MoE layers, and
     consistency_norm_mean_cos   = mean_l [ c_l / (max_l c_l + 1e-8) ]   higher = MORE consistent
     inconsistency_paper_formula = 1 - consistency_norm_mean_cos         the paper's C_i, higher = more erratic
+    consistency_mean_cos        = mean_l c_l                            no normalisation, in [-1, 1]
 The paper calls its C_i "consistency" yet writes it as 1 - (...); both are stored under names that
-say which way they point. The cosines are computed from Gram matrices W_l W_m^T (experts x
-experts), so no (samples, layers, hidden) tensor is ever built. `adjacent_layer_cos` (layer =
-the lower of the two layers) keeps the raw c_l for inspection.
+say which way they point. Guard: the ratio is unstable when max_l c_l is near or below zero
+(cosines [0.01, 0.001, -0.2] give -6.30, all-negative cosines give values above 1), so samples
+whose max_l c_l is below `min_cos` (config pathways.consistency_min_cos) are left out of the two
+normalised metrics and counted in the row's `n_excluded`; consistency_mean_cos keeps every sample.
+The cosines are computed from Gram matrices W_l W_m^T (experts x experts), so no
+(samples, layers, hidden) tensor is ever built. `adjacent_layer_cos` (layer = the lower of the two
+layers) keeps the raw c_l for inspection.
 
 Baselines:
 - `routing_entropy`: the extraction's per-sample routing entropy (mean over tokens of the
@@ -37,7 +42,11 @@ Tidy tables (`edit_distance_table`, `consistency_table`, `baselines_table`) have
 - layer: "all" or a decoder layer index as a string;
 - se, n: for edit distances the Monte Carlo se of the pair mean and the number of pairs; for
   per-sample metrics the between-sample se (std/sqrt(n), ddof 1) and the number of samples.
-Sets with fewer than two samples (fewer than one pair) give no row.
+- n_excluded (consistency table only, `CONSISTENCY_TABLE_COLUMNS`): the set's samples left out by
+  the guard; n + n_excluded is the set's size. 0 on consistency_mean_cos and adjacent_layer_cos
+  rows. A set whose samples are all left out gives no normalised rows (its consistency_mean_cos
+  row still shows the set's size).
+Sets with fewer than two samples (fewer than one pair) give no edit-distance row.
 """
 
 from __future__ import annotations
@@ -65,6 +74,10 @@ from grokpath.pathways import (
 )
 
 METRIC_TABLE_COLUMNS = ["step", "domain", "group", "layer", "metric", "value", "se", "n"]
+# readers of any metric table require METRIC_TABLE_COLUMNS only; the extra column rides along
+CONSISTENCY_TABLE_COLUMNS = [*METRIC_TABLE_COLUMNS, "n_excluded"]
+DEFAULT_CONSISTENCY_MIN_COS = 0.05  # config pathways.consistency_min_cos
+NORMALISED_CONSISTENCY = ("consistency_norm_mean_cos", "inconsistency_paper_formula")
 DEFAULT_MAX_PAIRS = 20_000
 NORM_EPS = 1e-8
 # all-pairs blocks are cut so a block's distance matrix stays under ~64 MB of int32
@@ -311,8 +324,10 @@ def _object_array(strings: list[str]) -> np.ndarray:
 @dataclass
 class ConsistencyScores:
     adjacent_cos: np.ndarray  # (samples, layers - 1): c_l
-    consistency_norm_mean_cos: np.ndarray  # (samples,): higher = more consistent
+    consistency_norm_mean_cos: np.ndarray  # (samples,): higher = more consistent; NaN if excluded
     inconsistency_paper_formula: np.ndarray  # (samples,): the paper's C_i = 1 - the above
+    consistency_mean_cos: np.ndarray  # (samples,): mean_l c_l, every sample
+    excluded: np.ndarray  # (samples,) bool: max_l c_l below the floor, left out of the two above
 
 
 def adjacent_layer_cosines(weights: np.ndarray, router_weights: np.ndarray) -> np.ndarray:
@@ -338,11 +353,37 @@ def adjacent_layer_cosines(weights: np.ndarray, router_weights: np.ndarray) -> n
     return dots / np.maximum(norms[:, :-1] * norms[:, 1:], 1e-30)
 
 
-def consistency_scores(weights: np.ndarray, router_weights: np.ndarray) -> ConsistencyScores:
+def check_min_cos(min_cos: float) -> float:
+    min_cos = float(min_cos)
+    if not 0.0 <= min_cos <= 1.0:
+        raise GrokpathError(f"consistency_min_cos {min_cos}: must lie in [0, 1]")
+    return min_cos
+
+
+def normalised_consistency(
+    cos: np.ndarray, min_cos: float = DEFAULT_CONSISTENCY_MIN_COS
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean_l c_l / (max_l c_l + 1e-8), excluded) per row of c (samples, layers - 1).
+
+    Rows whose max_l c_l is below `min_cos` get NaN and excluded = True: dividing by a near-zero
+    or negative maximum turns noise into values like -6 or +2 that would move a group mean.
+    """
+    cos = np.asarray(cos, dtype=np.float64)
+    if cos.ndim != 2 or cos.shape[1] == 0:
+        raise GrokpathError(f"consistency: cosines must be (samples, layers - 1), got {cos.shape}")
+    largest = cos.max(axis=1, keepdims=True)
+    excluded = largest[:, 0] < check_min_cos(min_cos)
+    with np.errstate(divide="ignore", invalid="ignore"):  # excluded rows may divide by ~0
+        consistency = (cos / (largest + NORM_EPS)).mean(axis=1)
+    return np.where(excluded, np.nan, consistency), excluded
+
+
+def consistency_scores(
+    weights: np.ndarray, router_weights: np.ndarray, min_cos: float = DEFAULT_CONSISTENCY_MIN_COS
+) -> ConsistencyScores:
     cos = adjacent_layer_cosines(weights, router_weights)
-    normalised = cos / (cos.max(axis=1, keepdims=True) + NORM_EPS)
-    consistency = normalised.mean(axis=1)
-    return ConsistencyScores(cos, consistency, 1.0 - consistency)
+    consistency, excluded = normalised_consistency(cos, min_cos)
+    return ConsistencyScores(cos, consistency, 1.0 - consistency, cos.mean(axis=1), excluded)
 
 
 # ---------------------------------------------------------------- baselines
@@ -410,9 +451,16 @@ def _sample_mean_row(step, domain, group, layer, metric, values: np.ndarray) -> 
     return _row(step, domain, group, layer, metric, np.mean(values), se, n)
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=METRIC_TABLE_COLUMNS)
-    return frame.astype({"step": "int64", "value": "float64", "se": "float64", "n": "int64"})
+def _frame(rows: list[dict], columns: list[str] = METRIC_TABLE_COLUMNS) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=columns)
+    types = {
+        "step": "int64",
+        "value": "float64",
+        "se": "float64",
+        "n": "int64",
+        "n_excluded": "int64",
+    }
+    return frame.astype({c: t for c, t in types.items() if c in columns})
 
 
 def edit_distance_table(
@@ -526,30 +574,41 @@ def consistency_table(
     tables: Sequence[PathwayTable],
     router_weights: dict[int, np.ndarray],
     memorization: pd.DataFrame,
+    min_cos: float = DEFAULT_CONSISTENCY_MIN_COS,
 ) -> pd.DataFrame:
-    """Metric 2 rows. `router_weights[step]` is that checkpoint's (layers, experts, hidden)."""
+    """Metric 2 rows (CONSISTENCY_TABLE_COLUMNS). `router_weights[step]` is that checkpoint's
+    (layers, experts, hidden); samples below `min_cos` leave the normalised rows (n_excluded)."""
     rows: list[dict] = []
     for table in tables:
         if table.step not in router_weights:
             raise GrokpathError(f"consistency: no router weights for step {table.step}")
-        scores = consistency_scores(table.weights, router_weights[table.step])
+        scores = consistency_scores(table.weights, router_weights[table.step], min_cos)
         groups = memorization_groups(table, memorization)
         for domain, group, members in sample_sets(table, groups):
-            for metric in ("consistency_norm_mean_cos", "inconsistency_paper_formula"):
-                values = getattr(scores, metric)[members]
-                rows.append(_sample_mean_row(table.step, domain, group, "all", metric, values))
-            for pos, layer in enumerate(table.layers[:-1]):
-                rows.append(
-                    _sample_mean_row(
-                        table.step,
-                        domain,
-                        group,
-                        layer,
-                        "adjacent_layer_cos",
-                        scores.adjacent_cos[members, pos],
-                    )
-                )
-    return _frame(rows)
+            rows.extend(_consistency_rows(table, scores, domain, group, members))
+    return _frame(rows, CONSISTENCY_TABLE_COLUMNS)
+
+
+def _consistency_rows(table, scores: ConsistencyScores, domain, group, members) -> list[dict]:
+    def row(layer, metric, values, n_excluded=0) -> dict:
+        return {
+            **_sample_mean_row(table.step, domain, group, layer, metric, values),
+            "n_excluded": int(n_excluded),
+        }
+
+    kept = members[~scores.excluded[members]]
+    n_excluded = len(members) - len(kept)
+    # an all-excluded set gets no normalised row: a NaN value would turn a whole correlation NaN
+    rows = []
+    if len(kept):
+        rows += [
+            row("all", metric, getattr(scores, metric)[kept], n_excluded)
+            for metric in NORMALISED_CONSISTENCY
+        ]
+    rows.append(row("all", "consistency_mean_cos", scores.consistency_mean_cos[members]))
+    for pos, layer in enumerate(table.layers[:-1]):
+        rows.append(row(layer, "adjacent_layer_cos", scores.adjacent_cos[members, pos]))
+    return rows
 
 
 def align_to(table: PathwayTable, reference: PathwayTable) -> tuple[np.ndarray, np.ndarray]:

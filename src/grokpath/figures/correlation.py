@@ -1,4 +1,10 @@
-"""Metrics against test accuracy: paper Table 1 (rendered + CSV) and Fig 7 (scatter with fits)."""
+"""Metrics against test accuracy: paper Table 1 (rendered + CSV) and Fig 7 (scatter with fits).
+
+Both draw the configured checkpoint window (the `primary` rows of the correlation table); the CSV
+holds every row, both windows. Fig 7 plots within-domain z-scores (grokpath.stats module doc): the
+pooled fit then measures how metric and accuracy move together inside domains, not how the
+domains' levels differ.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,15 @@ import numpy as np
 import pandas as pd
 
 from grokpath.figures.common import colour_cycle, note, panel_grid, require_rows, save_figure
-from grokpath.stats import FIG7_PREDICTORS, PAPER_FIG7_R2, POOLED, PREDICTORS
+from grokpath.stats import (
+    FIG7_PREDICTORS,
+    PAPER_FIG7_R2,
+    PAPER_WINDOW,
+    POOLED,
+    PREDICTORS,
+    pooled_z_points,
+    primary_rows,
+)
 from grokpath.tableio import atomic_path
 
 PREDICTOR_LABELS = {
@@ -18,6 +32,10 @@ PREDICTOR_LABELS = {
     "routing_entropy": "routing entropy",
 }
 SIGNIFICANCE = 0.05
+WINDOW_TITLES = {
+    "paper": f"the last {PAPER_WINDOW} checkpoints (the paper's window)",
+    "rise": "the checkpoints from the accuracy rise on",
+}
 
 
 def write_table1_csv(correlations: pd.DataFrame, csv: str) -> None:
@@ -53,21 +71,32 @@ def table1_cells(correlations: pd.DataFrame) -> tuple[list[str], list[str], list
     return rows, columns, cells
 
 
+def window_title(correlations: pd.DataFrame) -> str:
+    """How the title names the configured window (any rows of the correlation table)."""
+    return WINDOW_TITLES[str(primary_rows(correlations)["window"].iloc[0])]
+
+
 def window_note(correlations: pd.DataFrame) -> str:
-    per_domain = correlations[correlations["domain"] != POOLED].drop_duplicates("domain")
+    """Per domain the checkpoints used and its flags; the domains the pooled rows leave out."""
+    rows = primary_rows(correlations)
+    per_domain = rows[rows["domain"] != POOLED].drop_duplicates("domain")
     parts = [
         f"{r.domain}: {r.n_checkpoints} checkpoints ({r.steps})"
-        + ("" if r.rise_found else ", no accuracy rise: all checkpoints")
+        + ("" if r.rise_found else ", no accuracy rise")
+        + (", accuracy rises after the window starts" if r.late_rise else "")
         for r in per_domain.itertuples(index=False)
     ]
-    return "Window per domain - " + "; ".join(parts)
+    pooled = rows[(rows["domain"] == POOLED) & (rows["left_out"] != "")]
+    left_out = sorted({part for text in pooled["left_out"] for part in text.split("; ")})
+    note_text = "Window per domain - " + "; ".join(parts)
+    return note_text + (f". Left out of the pool: {'; '.join(left_out)}" if left_out else "")
 
 
 def table1_correlations(correlations: pd.DataFrame, csv: str, png: str, pdf: str) -> None:
-    """Table 1 as CSV (every column of the stats table) and as a rendered table."""
+    """Table 1 as CSV (every row and column of the stats table) and rendered (configured window)."""
     require_rows(correlations, "table1: correlations")
     write_table1_csv(correlations, csv)
-    rows, columns, cells = table1_cells(correlations)
+    rows, columns, cells = table1_cells(primary_rows(correlations))
     fig, axes = panel_grid(1, size=(1.05 * len(columns) + 2.2, 0.3 * len(rows) + 1.0))
     ax = axes[0]
     ax.axis("off")
@@ -76,8 +105,8 @@ def table1_correlations(correlations: pd.DataFrame, csv: str, png: str, pdf: str
     table.auto_set_font_size(False)
     table.set_fontsize(7)
     table.scale(1, 1.6)
-    ax.set_title("Correlation with test accuracy over the post-rise checkpoints "
-                 f"(* p < {SIGNIFICANCE})", fontsize=9)  # fmt: skip
+    ax.set_title(f"Correlation with test accuracy over {window_title(correlations)} "
+                 f"(* p < {SIGNIFICANCE}; pooled: within-domain z-scores)", fontsize=9)  # fmt: skip
     fig.text(0.01, 0.01, window_note(correlations), fontsize=6, wrap=True)
     save_figure(fig, png, pdf)
 
@@ -85,31 +114,36 @@ def table1_correlations(correlations: pd.DataFrame, csv: str, png: str, pdf: str
 def fig7_metric_vs_accuracy(
     points: pd.DataFrame, fits: pd.DataFrame, correlations: pd.DataFrame, png: str, pdf: str
 ) -> None:
-    """Five panels: accuracy against each predictor over the pooled window, with the OLS fit."""
-    window = points[points["in_window"] & points["rise_found"]]
+    """Five panels: within-domain z of accuracy against z of each predictor over the configured
+    window, one colour per domain, with the pooled OLS fit."""
     colours = colour_cycle(sorted(points["domain"].unique()))
+    pooled = primary_rows(correlations)
+    pooled = pooled[pooled["domain"] == POOLED].set_index("predictor")
     fig, axes = panel_grid(len(FIG7_PREDICTORS), max_columns=5, size=(3.0, 2.8))
     for ax, predictor in zip(axes, FIG7_PREDICTORS):
-        part = window[window["predictor"] == predictor]
-        ax.set_xlabel(PREDICTOR_LABELS[predictor])
-        ax.set_ylabel("test accuracy")
+        part, left_out = pooled_z_points(points[points["predictor"] == predictor])
+        ax.set_xlabel(f"{PREDICTOR_LABELS[predictor]} (z)")
+        ax.set_ylabel("test accuracy (z)")
         if part.empty:
-            note(ax, "no checkpoints in a post-rise window")
+            note(ax, "no domain to pool: " + "; ".join(left_out))
             continue
         for domain, rows in part.groupby("domain"):
             ax.scatter(rows["x"], rows["accuracy"], s=14, color=colours[domain], label=domain)
-        band = fits[fits["predictor"] == predictor]
-        if not band.empty:
-            ax.plot(band["x"], band["fit"], color="black", lw=1)
-            ax.fill_between(band["x"], band["ci_low"], band["ci_high"], color="0.6", alpha=0.3,
-                            lw=0)  # fmt: skip
-        row = correlations[
-            (correlations["domain"] == POOLED) & (correlations["predictor"] == predictor)
-        ]
-        r2 = float(row["r2"].iloc[0]) if len(row) else float("nan")
-        ax.set_title(f"R² = {r2:.2f} (paper {PAPER_FIG7_R2[predictor]:.2f})")
+        _draw_band(ax, fits[fits["predictor"] == predictor])
+        r2 = float(pooled["r2"].get(predictor, np.nan))
+        ax.set_title(f"R² = {r2:.2f} (paper {PAPER_FIG7_R2[predictor]:.2f}, raw)", fontsize=9)
+        if left_out:
+            ax.text(0.02, 0.02, "left out: " + "; ".join(left_out), transform=ax.transAxes,
+                    fontsize=6, color="0.4", wrap=True)  # fmt: skip
     if axes[0].get_legend_handles_labels()[0]:
         axes[0].legend(loc="best")
-    fig.suptitle("Test accuracy against each metric, post-rise checkpoints of every domain "
-                 "(OLS fit, 95% CI of the mean)")  # fmt: skip
+    fig.suptitle(f"Test accuracy against each metric, within-domain z-scores over "
+                 f"{window_title(correlations)} (OLS fit, 95% CI of the mean)")  # fmt: skip
     save_figure(fig, png, pdf)
+
+
+def _draw_band(ax, band: pd.DataFrame) -> None:
+    if band.empty:
+        return
+    ax.plot(band["x"], band["fit"], color="black", lw=1)
+    ax.fill_between(band["x"], band["ci_low"], band["ci_high"], color="0.6", alpha=0.3, lw=0)
