@@ -10,9 +10,15 @@ Cases: the routing threshold and an lm-eval setting on the lab run (tests/config
 an added checkpoint on a hub-sourced run (the same config with checkpoints downloaded from the
 loopback fake hub, tests/fakehub.py, which serves the lab run's checkpoints): in the lab, every
 checkpoint comes out of one pretraining run, so a new step retrains and reruns everything.
+A seed added to `seeds` runs on a touched finished state (every planned output an empty file or
+folder, then `snakemake --touch`): no training, and the mtime and missing-output triggers only
+(params and code of the other seeds' rules are compared in tests/test_seeds.py).
 """
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -152,3 +158,64 @@ def test_added_checkpoint_in_the_lab_retrains(lab, tmp_path):
     jobs = plan(lab, config)
     assert "pretrain_lab" in rules(jobs) and "make_corpus" not in rules(jobs)
     assert len([job for job in jobs if job.rule == "sample_loss"]) == len(steps) + 1
+
+
+def directory_outputs(configfile: Path) -> list[re.Pattern]:
+    """The patterns of the workflow's directory() outputs under this config."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.io import regex_from_filepattern
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    from workflow_utils import ROOT
+
+    with SnakemakeApi(OutputSettings(quiet=True)) as api:
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(), snakefile=ROOT / "Snakefile", workdir=ROOT,
+            config_settings=ConfigSettings(configfiles=[configfile]),
+        )._workflow  # fmt: skip
+        return [
+            re.compile(regex_from_filepattern(str(f)))
+            for rule in workflow.rules
+            for f in rule.output
+            if f.is_directory
+        ]
+
+
+def touched_run(workdir: Path, configfile: Path) -> list[PlannedJob]:
+    """A finished run without running a job: every planned output made empty (a folder for
+    directory() outputs), then `--touch` dates them in DAG order. Returns the planned jobs."""
+    result = snakemake(workdir, configfile, "-n", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    folders = directory_outputs(configfile)
+    outputs = [
+        path
+        for line in result.stdout.splitlines() if line.startswith("    output: ")
+        for path in line.split(": ", 1)[1].split(", ")
+    ]  # fmt: skip
+    for path in map(workdir.joinpath, outputs):
+        if any(p.match(str(path.relative_to(workdir))) for p in folders):
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    touched = snakemake(workdir, configfile, "--touch", timeout=300)
+    assert touched.returncode == 0, touched.stderr[-3000:]
+    return planned_jobs(result.stdout)
+
+
+def test_added_seed_runs_only_its_jobs_and_the_aggregation(tmp_path):
+    """seeds [1, 2] -> [1, 2, 3]: seed 3's whole run and the aggregation over seeds, nothing else."""
+    two = variant({"seeds": [1, 2]}, tmp_path / "two_seeds.yaml")
+    three = variant({"seeds": [1, 2, 3]}, tmp_path / "three_seeds.yaml")
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    first = touched_run(workdir, two)
+    assert (workdir / "results" / "tiny" / "seed1" / "checkpoints" / "step10").is_dir()
+    assert plan(workdir, two) == []
+    jobs = plan(workdir, three)
+    aggregation = {"seeds_summary", "fig7_across_seeds", "all"}
+    assert {rule for rule in rules(jobs) if not rule.startswith("seed3_")} == aggregation
+    # seed 3 runs everything seed 1 ran, once: its own corpus split and pretraining included
+    seed1 = sorted(str(job).removeprefix("seed1_") for job in first if job.rule.startswith("seed1_"))
+    seed3 = sorted(str(job).removeprefix("seed3_") for job in jobs if job.rule.startswith("seed3_"))
+    assert seed3 == seed1 and "pretrain_lab" in seed3 and "make_corpus" in seed3
