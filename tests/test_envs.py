@@ -20,6 +20,13 @@ import yaml
 from workflow_utils import ROOT, snakemake
 
 ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
+# envs/*-cuda.yaml: the CUDA twins the rules use with `device: cuda` (rules/common.smk)
+CPU_ENV_FILES = [path for path in ENV_FILES if not path.stem.endswith("-cuda")]
+# rules name an env file, or one of these variables (rules/common.smk), which name two
+ENV_VARIABLES = {
+    "TORCH_ENV": ("../envs/torch.yaml", "../envs/torch-cuda.yaml"),
+    "LMEVAL_ENV": ("../envs/lmeval.yaml", "../envs/lmeval-cuda.yaml"),
+}
 RULE_FILES = sorted((ROOT / "rules").glob("*.smk"))
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][A-Za-z0-9.+!-]*)$")
 CONDA_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==?([0-9][A-Za-z0-9._]*)$")
@@ -148,7 +155,7 @@ def test_snakemake_creates_every_env_from_its_copy(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     logs = sorted((workdir / ".snakemake" / "conda").glob("*/pip.log"))
-    assert len(logs) == len(ENV_FILES), "one env per envs/*.yaml"
+    assert len(logs) == len(CPU_ENV_FILES), "one env per envs/*.yaml but the CUDA twins (device cpu)"
     for log in logs:
         assert "Would install grokpath-" in log.read_text(), log.read_text()[-2000:]
 
@@ -185,9 +192,48 @@ def test_rule_has_conda_log_and_benchmark(rule):
     directives = set(re.findall(r"^\s+(\w+):", body, flags=re.M))
     missing = {"conda", "log", "benchmark"} - directives
     assert not missing, f"{path.name}: rule {rule} has no {', '.join(sorted(missing))}:"
-    env = re.search(r"^\s+conda:\s*\n\s+\"([^\"]+)\"", body, flags=re.M)
-    assert env, f"{path.name}: rule {rule}: conda: must name an env file"
-    assert (path.parent / env.group(1)).resolve().is_file(), f"{path.name}: rule {rule}: {env.group(1)} not found"
+    for env in rule_env_files(rule):
+        assert (path.parent / env).resolve().is_file(), f"{path.name}: rule {rule}: {env} not found"
+
+
+def rule_env_files(rule: str) -> tuple[str, ...]:
+    """The env file(s) a rule's conda: names, relative to rules/: a string, or TORCH_ENV /
+    LMEVAL_ENV (the CPU env and its CUDA twin)."""
+    path, body = rule_blocks()[rule]
+    env = re.search(r"^\s+conda:\s*\n\s+(?:\"([^\"]+)\"|(\w+))\s*$", body, flags=re.M)
+    assert env, f"{path.name}: rule {rule}: conda: must name an env file or {', '.join(ENV_VARIABLES)}"
+    if env.group(1):
+        return (env.group(1),)
+    assert env.group(2) in ENV_VARIABLES, f"{path.name}: rule {rule}: conda: {env.group(2)} is unknown"
+    return ENV_VARIABLES[env.group(2)]
+
+
+def test_cuda_env_variables_are_the_ones_the_rules_use():
+    common = (ROOT / "rules" / "common.smk").read_text()
+    for name, (cpu, cuda) in ENV_VARIABLES.items():
+        assert f'{name} = "{cuda}" if CUDA_ENVS else "{cpu}"' in common, name
+
+
+@pytest.mark.parametrize("path", [p for p in ENV_FILES if p.stem.endswith("-cuda")], ids=lambda p: p.name)
+def test_cuda_twin_equals_its_cpu_env_but_for_the_wheel_index(path):
+    """envs/X-cuda.yaml: envs/X.yaml's pins with torch from PyPI (a CUDA build), not the CPU index."""
+    cpu = path.with_name(path.name.replace("-cuda", ""))
+    cpu_conda, cpu_pip = env_deps(cpu)
+    conda, pip = env_deps(path)
+    assert conda == cpu_conda
+    assert [line for line in cpu_pip if "download.pytorch.org/whl/cpu" not in line] == pip
+    assert any("download.pytorch.org/whl/cpu" in line for line in cpu_pip), f"{cpu.name}: CPU wheel index"
+    assert not any(line.startswith(("--extra-index-url", "--index-url")) for line in pip)
+
+
+def test_match_groups_env_lists_sentence_transformers():
+    """evaluation.matching.embedding: sentence-transformers/all-MiniLM-L6-v2 (the paper) runs in
+    match_groups' env: it must install sentence-transformers, pinned as in the lock."""
+    files = rule_env_files("match_groups")
+    for env in files:
+        _, pip = env_deps((ROOT / "rules" / env).resolve())
+        pins = dict(PIN.match(line).groups() for line in pip if PIN.match(line))
+        assert pins.get("sentence-transformers") == lock()["sentence-transformers"], env
 
 
 # --- lint and format (the default config's lint is in tests/test_workflow.py) ------------------

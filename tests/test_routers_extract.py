@@ -21,8 +21,13 @@ from transformers import (
 )
 
 from grokpath.errors import GrokpathError
-from grokpath.extract import PATHWAY_COLUMNS, extract_pathways, select_samples
-from grokpath.pathways import id_pathways, load_pathway_table, top_k_ids
+from grokpath.extract import EXTRACTION_COLUMNS, PATHWAY_COLUMNS, extract_pathways, select_samples
+from grokpath.pathways import (
+    id_pathways,
+    load_pathway_table,
+    read_extraction_metadata,
+    top_k_ids,
+)
 from grokpath.routers import (
     find_routers,
     read_router_weights,
@@ -174,7 +179,12 @@ def test_extraction_columns_and_values(tmp_path):
     path = tmp_path / "p.parquet"
     extract(model, tokenizer, samples, path, batch_size=5)
     frame = pq.read_table(path).to_pandas()
-    assert list(frame.columns) == PATHWAY_COLUMNS
+    assert list(frame.columns) == EXTRACTION_COLUMNS
+    assert EXTRACTION_COLUMNS[: len(PATHWAY_COLUMNS)] == PATHWAY_COLUMNS  # what readers need
+    assert (frame["weights_kind"] == "scores").all() and (frame["shared_expert"] == "none").all()
+    assert frame["shared_gate"].isna().all()
+    meta = read_extraction_metadata(path)
+    assert meta["family"] == "olmoe" and meta["weights"] == "scores" and meta["dense_layers"] == []
     assert len(frame) == 12 * 4 and "empty" not in set(frame["sample_id"])  # empty texts skipped
     assert (frame["step"] == 7).all()
     table = load_pathway_table(path)

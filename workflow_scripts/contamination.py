@@ -4,7 +4,9 @@ Inputs:  checkpoint     checkpoint dir
          corpus_dir     results/{run}/corpus (reads {domain}/test.jsonl)
 Params:  tasks          {domain: lm-eval task name}; its domains are the ones scored
          min_k (0.2), fraction (0.1: share flagged per domain), batch_size (16),
-         max_length (null), device ("auto"), dtype ("float32")
+         max_length (null), device ("auto"), dtype ("auto": bf16 on CUDA, fp32 on CPU);
+         optional: tokenizer (a folder or hub name instead of the checkpoint's own),
+         device_map (auto: the model over every visible GPU)
 Outputs: contamination  Parquet (grokpath.contamination.CONTAMINATION_COLUMNS)
 """
 
@@ -32,7 +34,9 @@ def main(args):
         batch_size=int(args.get("batch_size", 16)),
         max_length=args.get("max_length"),
         device=args.get("device", "auto"),
-        dtype=args.get("dtype", "float32"),
+        dtype=args.get("dtype") or "auto",
+        tokenizer=args.get("tokenizer") or None,
+        device_map=args.get("device_map") or None,
     )
     write_parquet(table, args["contamination"])
 

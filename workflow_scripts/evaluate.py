@@ -1,13 +1,17 @@
 """Evaluate checkpoints (optionally with LoRA adapters) on lm-eval tasks, in one process.
 
-Inputs:  checkpoints   checkpoint dirs (one or a list); the step comes from each dir
+Inputs:  checkpoints   checkpoint dirs (one or a list); the step comes from each dir's
+                       grokpath_checkpoint.json unless `steps` names them
          adapters      optional: adapter dirs, one per checkpoint, in the same order
          manifest      results/{run}/corpus/manifest.json: the lab YAMLs' data_files are
                        relative to results/{run}/, two levels above it
 Params:  task_dir      folder of our task YAMLs (config/lm_eval_tasks/lab or .../paper)
          tasks         {domain: lm-eval task name}
          max_length, dtype ("float32"), batch_size (8), device ("auto"), limit (null),
-         confirm_unsafe (false: tasks that execute model-written code are refused)
+         confirm_unsafe (false: tasks that execute model-written code are refused);
+         optional: steps (one per checkpoint, in order; local checkpoints), tokenizer (a
+         folder or hub name instead of each checkpoint's own), device_map (auto: lm-eval's
+         parallelize over every visible GPU)
 Outputs: per_item      per-item Parquet (grokpath.evaluation.ITEM_COLUMNS)
          aggregate     aggregate Parquet (grokpath.evaluation.AGGREGATE_COLUMNS)
          tasks_dir     the per-run copy of the task YAMLs that was evaluated
@@ -37,9 +41,16 @@ def main(args):
     # Templates name corpus files relative to results/{run}/, two levels above the manifest.
     run_dir = Path(args["manifest"]).resolve().parents[1]
     task_dir = evaluation.write_run_tasks(args["task_dir"], run_dir, args["tasks_dir"])
+    steps = args.get("steps")
+    steps = [int(step) for step in ([steps] if isinstance(steps, int) else as_list(steps))]
+    if steps and len(steps) != len(checkpoint_dirs):
+        raise GrokpathError(
+            f"{len(steps)} steps for {len(checkpoint_dirs)} checkpoints: give one per checkpoint"
+        )
+    steps = steps or [checkpoint_step(path) for path in checkpoint_dirs]
     checkpoints = [
-        (checkpoint_step(path), str(path), str(adapter) if adapter else None)
-        for path, adapter in zip(checkpoint_dirs, adapters)
+        (step, str(path), str(adapter) if adapter else None)
+        for step, path, adapter in zip(steps, checkpoint_dirs, adapters)
     ]
     items, aggregate = evaluation.evaluate_checkpoints(
         sorted(checkpoints, key=lambda checkpoint: checkpoint[0]),
@@ -51,6 +62,8 @@ def main(args):
         device=args.get("device", "auto"),
         limit=args.get("limit"),
         confirm_unsafe=bool(args.get("confirm_unsafe", False)),
+        tokenizer=args.get("tokenizer") or None,
+        device_map=args.get("device_map") or None,
     )
     write_parquet(items, args["per_item"])
     write_parquet(aggregate, args["aggregate"])

@@ -5,7 +5,10 @@ No memorization input on purpose: see grokpath.extract.select_samples.
 Outputs: pathways (parquet; columns in grokpath.extract), routers (the router matrices;
 columns in grokpath.routers.ROUTER_COLUMNS). Params: step (default: from the
 checkpoint's grokpath_checkpoint.json), domains (names), max_per_domain (null = no cap), seed, batch_size,
-max_length, device (auto|cpu|cuda...), dtype (auto|float32|bfloat16|float16).
+max_length, device (auto|cpu|cuda...), dtype (auto|float32|bfloat16|float16), weights (scores|topk,
+default scores; families without router scores over all experts write topk, and the table says so);
+optional: tokenizer (a folder or hub name instead of the checkpoint's own; local checkpoints),
+device_map (auto: accelerate spreads the model over every visible GPU).
 """
 
 from pathlib import Path
@@ -16,7 +19,7 @@ from grokpath.checkpoints import checkpoint_step
 from grokpath.entry import corpus_dir, log, run
 from grokpath.errors import GrokpathError
 from grokpath.extract import default_dtype, extract_pathways, select_samples
-from grokpath.routers import find_routers, write_router_table
+from grokpath.routers import WEIGHT_KINDS, find_routers, write_router_table
 from grokpath.tableio import read_jsonl
 from grokpath.tokens import resolve_device
 
@@ -44,9 +47,12 @@ def load_train_rows(corpus_dir: Path, domains) -> dict[str, list[dict]]:
 
 
 def main(args: dict) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from grokpath.checkpoints import load_model, load_tokenizer
 
     checkpoint = Path(args["checkpoint"])
+    weights = str(args.get("weights") or "scores")
+    if weights not in WEIGHT_KINDS:
+        raise GrokpathError(f"weights {weights!r}: expected one of {', '.join(WEIGHT_KINDS)}")
     torch.set_num_threads(max(1, int(args.get("threads") or 1)))
     train_rows = load_train_rows(Path(corpus_dir(args)), sorted(args["domains"]))
     cap = args.get("max_per_domain")
@@ -59,9 +65,12 @@ def main(args: dict) -> None:
     device = resolve_device(args.get("device") or "auto")
     dtype = resolve_dtype(args.get("dtype")) or default_dtype(device)
     log.info("loading %s (step %d) on %s", checkpoint, step, device)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    tokenizer = load_tokenizer(checkpoint, args.get("tokenizer") or None)
     # load straight in the compute dtype: a 7B model in fp32 first would need twice the memory
-    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype)
+    model = load_model(checkpoint, device, dtype, args.get("device_map") or None)
+    if args.get("device_map"):
+        devices = sorted({str(p.device) for p in model.parameters()})
+        log.info("device_map %s: the model lies on %s", args["device_map"], ", ".join(devices))
     write_router_table(find_routers(model), args["routers"])
     extract_pathways(
         model,
@@ -73,6 +82,7 @@ def main(args: dict) -> None:
         max_length=int(args.get("max_length", 512)),
         device=device,
         dtype=dtype,
+        weights=weights,
     )
 
 

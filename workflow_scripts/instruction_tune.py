@@ -6,7 +6,9 @@ Inputs:  checkpoint    checkpoint dir
                        (format "alpaca")
 Params:  format ("lab"), rank (32), alpha (64), dropout (0.1), lr (5e-5), batch_size (4),
          max_length (2048), epochs (3), target_modules (["q_proj","k_proj","v_proj"]),
-         subsample (null | count | fraction), seed (0), device ("auto"), dtype ("float32")
+         subsample (null | count | fraction), seed (0), device ("auto"), dtype ("auto": bf16 on
+         CUDA, fp32 on CPU); optional: tokenizer (a folder or hub name instead of the
+         checkpoint's own), device_map (auto: the model over every visible GPU)
 Outputs: adapter       adapter dir (peft files + grokpath_adapter.json)
 """
 
@@ -48,7 +50,9 @@ def main(args):
         subsample=args.get("subsample"),
         seed=int(args.get("seed", 0)),
         device=args.get("device", "auto"),
-        dtype=args.get("dtype", "float32"),
+        dtype=args.get("dtype") or "auto",
+        tokenizer=args.get("tokenizer") or None,
+        device_map=args.get("device_map") or None,
     )
 
 

@@ -1,4 +1,10 @@
-"""Rule sample_loss: mean next-token NLL of every training and validation sample at one step."""
+"""Rule sample_loss: mean next-token NLL of every training and validation sample at one step.
+
+Inputs: checkpoint (HF dir), manifest (corpus/manifest.json). Params: domains, batch_size,
+max_length, append_eos, span, device; optional: step (default: the checkpoint's
+grokpath_checkpoint.json; local checkpoints pass it), tokenizer (a folder or hub name instead of
+the checkpoint's own), device_map (auto: the model over every visible GPU). Output: loss.
+"""
 
 from grokpath.checkpoints import checkpoint_step
 from grokpath.entry import corpus_dir, run
@@ -14,12 +20,14 @@ def main(args: dict) -> None:
         checkpoint_dir=args["checkpoint"],
         corpus_dir=corpus_dir(args),
         domains=list(args["domains"]),
-        step=checkpoint_step(args["checkpoint"]),
+        step=int(args["step"]) if args.get("step") not in (None, "") else checkpoint_step(args["checkpoint"]),
         batch_size=args["batch_size"],
         max_length=args["max_length"],
         append_eos=args["append_eos"],
         span=args["span"],
         device=args.get("device", "auto"),
+        tokenizer=args.get("tokenizer") or None,
+        device_map=args.get("device_map") or None,
     )
     write_parquet(table, args["loss"])
 

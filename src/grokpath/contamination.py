@@ -123,25 +123,28 @@ def contamination_table(
     batch_size: int = 16,
     max_length: int | None = None,
     device: str = "auto",
-    dtype: str = "float32",
+    dtype: str = "auto",
+    tokenizer: str | None = None,
+    device_map: str | None = None,
 ) -> pd.DataFrame:
     """Score every test item ({domain: rows of corpus test.jsonl}) under one checkpoint.
+
+    The model loads in `dtype` (auto: bf16 on CUDA, fp32 on CPU), with the checkpoint's tokenizer
+    or `tokenizer` (a folder or hub name), on `device` or, with `device_map` 'auto', spread over
+    the visible GPUs.
 
     Returns CONTAMINATION_COLUMNS; `tasks` ({domain: lm-eval task}) names the task column so
     the table joins with the evaluation's per-item table on (task, doc_id).
     """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    from grokpath.checkpoints import load_model, load_tokenizer, torch_dtype
     from grokpath.tokens import resolve_device
 
     missing = sorted(set(test_items) - set(tasks))
     if missing:
         raise GrokpathError(f"no task configured for domain(s) {', '.join(missing)}")
     device = resolve_device(device)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir)
-    model = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=getattr(torch, dtype))
-    model.to(device).eval()
+    tokenizer = load_tokenizer(checkpoint_dir, tokenizer)
+    model = load_model(checkpoint_dir, device, torch_dtype(dtype, device), device_map)
     rows = []
     for domain, items in test_items.items():
         texts = [item_text(item) for item in items]

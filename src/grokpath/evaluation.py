@@ -226,12 +226,23 @@ def _require_unsafe_confirmation(manager, task_names: Iterable[str], confirm_uns
 # ---------------------------------------------------------------- evaluation
 
 
-def _model_args(checkpoint_dir: str, adapter_dir: str | None, max_length, dtype) -> dict:
+def _model_args(
+    checkpoint_dir: str, adapter_dir: str | None, max_length, dtype, tokenizer=None, device_map=None
+) -> dict:
+    """lm-eval's HFLM arguments. `tokenizer`: a folder or hub name instead of the checkpoint's
+    own (local checkpoints); `device_map` 'auto': HFLM's parallelize (accelerate's device_map
+    auto over every visible GPU)."""
     args: dict = {"pretrained": str(checkpoint_dir), "dtype": dtype}
     if max_length:
         args["max_length"] = int(max_length)
     if adapter_dir:
         args["peft"] = str(adapter_dir)
+    if tokenizer:
+        args["tokenizer"] = str(tokenizer)
+    if device_map == "auto":
+        args["parallelize"] = True
+    elif device_map not in (None, ""):
+        raise GrokpathError(f"device_map {device_map!r}: expected null or 'auto'")
     return args
 
 
@@ -331,11 +342,14 @@ def evaluate_checkpoints(
     device: str = "auto",
     limit: int | float | None = None,
     confirm_unsafe: bool = False,
+    tokenizer: str | None = None,
+    device_map: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate each (step, checkpoint dir, adapter dir or None) on `tasks` = {domain: task}.
 
     Returns (items, aggregate) with ITEM_COLUMNS and AGGREGATE_COLUMNS. `task_dir` is the
     folder of our task YAMLs (a `write_run_tasks` copy for the lab); built-in tasks need none.
+    `tokenizer` and `device_map`: see `_model_args`.
     """
     import lm_eval
 
@@ -343,6 +357,8 @@ def evaluate_checkpoints(
 
     # lm-eval takes a device string; "auto" is ours (cuda when available).
     device = str(resolve_device(device))
+    if dtype in (None, "", "auto"):  # ours too: lm-eval's auto would mean the checkpoint's dtype
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
     domains = {task: domain for domain, task in tasks.items()}
     manager = make_task_manager(domains, task_dir)
     _require_unsafe_confirmation(manager, domains, confirm_unsafe)
@@ -352,7 +368,9 @@ def evaluate_checkpoints(
         started = time.perf_counter()
         results = lm_eval.simple_evaluate(
             model="hf",
-            model_args=_model_args(checkpoint_dir, adapter_dir, max_length, dtype),
+            model_args=_model_args(
+                checkpoint_dir, adapter_dir, max_length, dtype, tokenizer, device_map
+            ),
             tasks=list(domains),
             task_manager=manager,
             batch_size=batch_size,

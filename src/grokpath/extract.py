@@ -7,15 +7,30 @@ Output table (one row per sample and MoE layer, rows of a sample in layer order)
 | domain | string | the sample's domain |
 | sample_id | string | the sample's id |
 | step | int64 | training step of the checkpoint |
-| layer | int32 | decoder layer index of this router (MoE layers only) |
+| layer | int32 | decoder layer index of this router (MoE layers only; dense layers are skipped) |
 | n_tokens | int32 | real (unpadded, after truncation to `max_length`) tokens averaged over |
-| weights | list<float32>, length = experts | router softmax (full, fp32), averaged over the sample's real tokens |
-| entropy | float32 | mean over real tokens of the per-token router-softmax entropy, in nats |
+| weights | list<float32>, length = routed experts | per-token routing weights (kind below), each summing to 1, averaged over the sample's real tokens |
+| entropy | float32 | mean over real tokens of the entropy of the per-token `weights` vector, in nats |
+| weights_kind | string | `scores` or `topk` (what `weights` holds; the same on every row) |
+| shared_expert | string | `none`, `gated` (own sigmoid gate: Qwen2-MoE) or `always_on` (DeepSeek) |
+| shared_gate | float32, null unless gated | mean over real tokens of the shared expert's sigmoid gate |
+
+The Parquet schema metadata (`grokpath.pathways.EXTRACTION_METADATA_KEY`, JSON) records the
+family, the kind written and the one asked for, what it means, experts, top-k, the MoE layers and
+the dense layers skipped, and the shared expert: `grokpath.pathways.read_extraction_metadata`.
+
+Weight kinds (`pathways.weights`; per family in grokpath.routers):
+- `scores`: the family's own gate scores over every expert (softmax: OLMoE, FlexOlmo, Mixtral,
+  Qwen, DeepSeek-V2; sigmoid, normalised to sum to 1: DeepSeek-V3). For OLMoE this is the FULL
+  softmax, not the top-k weights: the top-8 of OLMoE carry < 1 of the mass (norm_topk_prob is
+  false), so a 0.7 cumulative cut on top-k weights could fail to close.
+- `topk`: the weights the model applies to its chosen experts (the router's own output, as the
+  MoE block hands it to its experts), scattered into the expert vector, zeros elsewhere,
+  normalised to sum to 1. gpt-oss, Granite-MoE and PhiMoE have no scores over all experts, so
+  they always give `topk` (asked for `scores`, they log it and the table says `topk`).
 
 Choices (the paper leaves them open):
-- `weights` is the FULL softmax over all experts, not the top-k renormalised weights: the top-8 of
-  OLMoE carry < 1 of the mass (norm_topk_prob is false), so a 0.7 cumulative cut on top-k weights
-  could fail to close. Every real token counts, including the first one; padding never does.
+- Every real token counts, including the first one; padding never does.
 - Routing entropy is the mean of per-token entropies (how sharply each token is routed), not the
   entropy of the averaged distribution (which also grows when tokens disagree with each other and
   would duplicate what the edit distance measures).
@@ -23,8 +38,8 @@ Choices (the paper leaves them open):
 How it runs:
 - Only the backbone (`model.model`) is run, never the LM head: the routers are all we need and the
   head is the largest matmul of a small-hidden model.
-- Forward hooks on the router modules reduce each layer's logits to per-sample sums right away
-  (softmax in fp32, masked by the attention mask because the logits come flattened over
+- Forward hooks on the router modules reduce each layer's router output to per-sample sums right
+  away (in fp32, masked by the attention mask because the router sees tokens flattened over
   batch*seq INCLUDING padding), so no (batch*seq, experts) tensor outlives its layer.
 - position_ids are derived from the attention mask, so a left-padded sample sees the same
   positions as when it runs alone (padding invariance holds for both padding sides).
@@ -35,10 +50,12 @@ How it runs:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -47,13 +64,28 @@ import torch
 from torch import nn
 
 from grokpath.errors import GrokpathError
-from grokpath.pathways import PATHWAY_COLUMNS, PATHWAY_SCHEMA  # noqa: F401 (re-exported)
-from grokpath.routers import RouterSpec, backbone_of, find_routers
+from grokpath.pathways import (  # noqa: F401 (re-exported)
+    EXTRACTION_METADATA_KEY,
+    PATHWAY_COLUMNS,
+    PATHWAY_SCHEMA,
+)
+from grokpath.routers import WEIGHT_KINDS, RouterSpec, backbone_of, find_routers, router_info
 from grokpath.tableio import ParquetStream
 
 log = logging.getLogger("grokpath")
 
 REQUIRED_SAMPLE_KEYS = ("sample_id", "domain", "text")
+
+# What extraction writes: the pathway columns every reader needs, then what the routing was.
+EXTRACTION_SCHEMA = pa.schema(
+    list(PATHWAY_SCHEMA)
+    + [
+        ("weights_kind", pa.string()),
+        ("shared_expert", pa.string()),
+        ("shared_gate", pa.float32()),
+    ]
+)
+EXTRACTION_COLUMNS = EXTRACTION_SCHEMA.names
 
 
 @dataclass
@@ -63,6 +95,8 @@ class ExtractionStats:
     n_tokens: int  # real tokens
     n_padded_tokens: int  # tokens the model actually ran, padding included
     seconds: float
+    family: str = ""
+    weights_kind: str = ""
 
     @property
     def samples_per_s(self) -> float:
@@ -78,18 +112,59 @@ class ExtractionStats:
 
 
 class RouterCapture:
-    """Hooks on the routers that turn each layer's logits into per-sample means at once."""
+    """Hooks on the routers that turn each layer's routing into per-sample means at once.
 
-    def __init__(self, modules: Sequence[nn.Module]):
-        self._modules = list(modules)
+    `routers` is a RouterSpec, or the router modules of one (`spec.modules`); `weights` is
+    `scores` or `topk` (grokpath.routers): a family without scores over all experts gives
+    `topk` whatever is asked (`self.kind` says which). A module that `find_routers` did not
+    return is read as before adapters existed: the softmax of its first output.
+
+    Use: `with RouterCapture(spec) as capture:` then per batch `capture.start_batch(mask)`, the
+    forward pass, `capture.collect()` (and `capture.collect_shared_gate()`).
+    """
+
+    def __init__(self, routers, weights: str = "scores"):
+        if weights not in WEIGHT_KINDS:
+            raise GrokpathError(
+                f"pathways.weights {weights!r}: expected one of {', '.join(WEIGHT_KINDS)}"
+            )
+        if isinstance(routers, RouterSpec):
+            self._modules = list(routers.modules)
+            self._layers = list(routers.layers)
+            self._score_fns = [routers.score_function] * len(self._modules)
+            self._shared = list(routers.shared_gates) or [None] * len(self._modules)
+        else:
+            self._modules = list(routers)
+            self._layers = list(range(len(self._modules)))
+            infos = [router_info(m) for m in self._modules]
+            self._score_fns = ["softmax" if i is None else i[0].scores for i in infos]
+            self._shared = [None if i is None else i[1] for i in infos]
+        self.requested = weights
+        self.kind = weights if all(fn is not None for fn in self._score_fns) else "topk"
         self._handles: list = []
         self._mask: torch.Tensor | None = None  # (batch, seq) bool
         self._n_tokens: torch.Tensor | None = None  # (batch, 1) float32
-        self.mean_probs: list[torch.Tensor] = []  # per layer (batch, experts)
-        self.mean_entropy: list[torch.Tensor] = []  # per layer (batch,)
+        self._probs: dict[int, torch.Tensor] = {}  # position -> (batch, experts)
+        self._entropy: dict[int, torch.Tensor] = {}  # position -> (batch,)
+        self._shared_gate: dict[int, torch.Tensor] = {}  # position -> (batch,)
+
+    @property
+    def mean_probs(self) -> list[torch.Tensor]:  # per layer (batch, experts)
+        return [self._probs[i] for i in sorted(self._probs)]
+
+    @property
+    def mean_entropy(self) -> list[torch.Tensor]:  # per layer (batch,)
+        return [self._entropy[i] for i in sorted(self._entropy)]
+
+    @property
+    def has_shared_gate(self) -> bool:
+        return any(g is not None for g in self._shared)
 
     def __enter__(self) -> "RouterCapture":
-        self._handles = [m.register_forward_hook(self._hook) for m in self._modules]
+        for position, (module, gate) in enumerate(zip(self._modules, self._shared)):
+            self._handles.append(module.register_forward_hook(partial(self._hook, position)))
+            if gate is not None:
+                self._handles.append(gate.register_forward_hook(partial(self._gate_hook, position)))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -100,26 +175,79 @@ class RouterCapture:
     def start_batch(self, attention_mask: torch.Tensor) -> None:
         self._mask = attention_mask.bool()
         self._n_tokens = self._mask.sum(dim=1, keepdim=True).to(torch.float32)
-        self.mean_probs, self.mean_entropy = [], []
+        self._probs, self._entropy, self._shared_gate = {}, {}, {}
 
-    def _hook(self, module, inputs, output) -> None:
-        logits = output[0] if isinstance(output, tuple) else output
+    def _token_weights(self, position: int, output) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tokens, experts) per-token weights summing to 1, and (tokens,) their entropy."""
+        logits = output[0] if isinstance(output, (tuple, list)) else output
+        score_fn = self._score_fns[position]
+        if self.kind == "scores" and score_fn == "softmax":
+            log_probs = torch.log_softmax(logits.float(), dim=-1)
+            probs = log_probs.exp()
+            return probs, -(probs * log_probs).sum(dim=-1)
+        if self.kind == "scores":  # sigmoid (DeepSeek-V3): normalised to sum to 1
+            scores = torch.sigmoid(logits.float())
+            probs = scores / scores.sum(dim=-1, keepdim=True)
+        else:
+            if not isinstance(output, (tuple, list)) or len(output) < 3:
+                raise GrokpathError(
+                    f"{type(self._modules[position]).__name__}: router output is not "
+                    "(logits, top_k_weights, top_k_ids); topk weights need it"
+                )
+            top_weights, top_ids = output[1].float(), output[2].long()
+            applied = torch.zeros(
+                top_ids.shape[0], logits.shape[-1], dtype=torch.float32, device=logits.device
+            ).scatter_add_(1, top_ids, top_weights)
+            total = applied.sum(dim=-1, keepdim=True)
+            probs = applied / torch.where(total > 0, total, 1.0)
+        return probs, -torch.special.xlogy(probs, probs).sum(dim=-1)
+
+    def _hook(self, position: int, module, inputs, output) -> None:
+        if self._mask is None:
+            raise GrokpathError("RouterCapture: start_batch(attention_mask) before the forward")
         batch, seq = self._mask.shape
-        log_probs = torch.log_softmax(logits.float(), dim=-1).view(batch, seq, -1)
-        probs = log_probs.exp()
-        token_entropy = -(probs * log_probs).sum(dim=-1)
+        probs, token_entropy = self._token_weights(position, output)
+        probs = probs.view(batch, seq, -1)
+        token_entropy = token_entropy.view(batch, seq)
+        # a no-op on one device; with a device_map this layer may sit on another GPU
+        mask, n_tokens = self._mask.to(probs.device), self._n_tokens.to(probs.device)
         # where(), not multiply: a padded position must not leak even if its value is not finite
-        real = self._mask.unsqueeze(-1)
-        prob_sum = torch.where(real, probs, 0.0).sum(dim=1)
-        entropy_sum = torch.where(self._mask, token_entropy, 0.0).sum(dim=1, keepdim=True)
-        self.mean_probs.append(prob_sum / self._n_tokens)
-        self.mean_entropy.append((entropy_sum / self._n_tokens).squeeze(1))
+        prob_sum = torch.where(mask.unsqueeze(-1), probs, 0.0).sum(dim=1)
+        entropy_sum = torch.where(mask, token_entropy, 0.0).sum(dim=1, keepdim=True)
+        self._probs[position] = prob_sum / n_tokens
+        self._entropy[position] = (entropy_sum / n_tokens).squeeze(1)
+
+    def _gate_hook(self, position: int, module, inputs, output) -> None:
+        """A shared expert's own gate (Linear hidden -> 1; the block applies a sigmoid)."""
+        batch, seq = self._mask.shape
+        gate = torch.sigmoid(output.float()).view(batch, seq)
+        mask, n_tokens = self._mask.to(gate.device), self._n_tokens.to(gate.device)
+        gate_sum = torch.where(mask, gate, 0.0).sum(dim=1, keepdim=True)
+        self._shared_gate[position] = (gate_sum / n_tokens).squeeze(1)
+
+    def _check_all_ran(self) -> None:
+        missing = [self._layers[i] for i in range(len(self._modules)) if i not in self._probs]
+        if missing:
+            raise GrokpathError(
+                f"the router(s) of layer(s) {missing} did not run in this forward pass "
+                "(a fused MoE kernel that bypasses the router module?)"
+            )
 
     def collect(self) -> tuple[np.ndarray, np.ndarray]:
-        """(batch, layers, experts) mean softmax and (batch, layers) mean entropy, on the CPU."""
-        probs = torch.stack(self.mean_probs, dim=1).cpu().numpy()
-        entropy = torch.stack(self.mean_entropy, dim=1).cpu().numpy()
+        """(batch, layers, experts) mean weights and (batch, layers) mean entropy, on the CPU."""
+        self._check_all_ran()
+        here = self._mask.device  # layers of a device_map model may sit on several GPUs
+        probs = torch.stack([p.to(here) for p in self.mean_probs], dim=1).cpu().numpy()
+        entropy = torch.stack([e.to(here) for e in self.mean_entropy], dim=1).cpu().numpy()
         return probs, entropy
+
+    def collect_shared_gate(self) -> np.ndarray:
+        """(batch, layers) mean shared-expert gate; NaN on layers without a gated shared expert."""
+        batch = self._mask.shape[0]
+        out = np.full((batch, len(self._modules)), np.nan, dtype=np.float32)
+        for position, values in self._shared_gate.items():
+            out[:, position] = values.cpu().numpy()
+        return out
 
 
 def default_dtype(device: str | torch.device) -> torch.dtype:
@@ -174,13 +302,17 @@ class RowBuffer:
         num_experts: int,
         layers: Sequence[int],
         flush_rows: int,
+        weights_kind: str = "scores",
+        shared_expert: str = "none",
     ):
         self._stream = stream
         self._step = step
         self._num_experts = num_experts
         self._layers = np.asarray(layers, dtype=np.int32)
         self._flush_rows = flush_rows
-        self._parts: list[tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]] = []
+        self._weights_kind = weights_kind
+        self._shared_expert = shared_expert
+        self._parts: list[tuple] = []
         self._rows = 0
 
     def add(
@@ -190,8 +322,11 @@ class RowBuffer:
         n_tokens: np.ndarray,
         probs: np.ndarray,
         entropy: np.ndarray,
+        shared_gate: np.ndarray | None = None,
     ) -> None:
-        self._parts.append((domains, sample_ids, n_tokens, probs, entropy))
+        if shared_gate is None:
+            shared_gate = np.full((len(sample_ids), len(self._layers)), np.nan, dtype=np.float32)
+        self._parts.append((domains, sample_ids, n_tokens, probs, entropy, shared_gate))
         self._rows += len(sample_ids) * len(self._layers)
         if self._rows >= self._flush_rows:
             self.flush()
@@ -205,6 +340,7 @@ class RowBuffer:
         n_tokens = np.repeat(np.concatenate([p[2] for p in self._parts]), n_layers).astype(np.int32)
         probs = np.concatenate([p[3] for p in self._parts]).astype(np.float32).reshape(-1)
         entropy = np.concatenate([p[4] for p in self._parts]).astype(np.float32).reshape(-1)
+        shared_gate = np.concatenate([p[5] for p in self._parts]).astype(np.float32).reshape(-1)
         n_rows = len(sample_ids)
         offsets = np.arange(0, (n_rows + 1) * self._num_experts, self._num_experts, dtype=np.int32)
         self._stream.write(
@@ -216,6 +352,9 @@ class RowBuffer:
                 "n_tokens": n_tokens,
                 "weights": pa.ListArray.from_arrays(pa.array(offsets), pa.array(probs)),
                 "entropy": entropy,
+                "weights_kind": [self._weights_kind] * n_rows,
+                "shared_expert": [self._shared_expert] * n_rows,
+                "shared_gate": pa.array(shared_gate, mask=np.isnan(shared_gate)),
             }
         )
         self._parts, self._rows = [], 0
@@ -240,12 +379,17 @@ def extract_pathways(
     sort_window: int = 1024,
     flush_rows: int = 2048,
     progress: bool = True,
+    weights: str = "scores",
 ) -> ExtractionStats:
     """Write the pathway table (see module docstring) for `samples` to `dest_parquet`.
 
+    `weights` is `scores` or `topk` (module docstring); a family without scores over all experts
+    writes `topk` whichever is asked, logs it, and the table and its metadata say so.
+
     `samples` are dicts with sample_id, domain and text. The model is moved to `device` and
-    `dtype` (default bf16 on CUDA, fp32 elsewhere) and put in eval mode. Samples that tokenise to
-    nothing are skipped and counted. Returns throughput numbers, which are also logged.
+    `dtype` (default bf16 on CUDA, fp32 elsewhere) and put in eval mode; a model that accelerate
+    placed (`device_map`) stays where it is, and batches go to its first device. Samples that
+    tokenise to nothing are skipped and counted. Returns throughput numbers, which are also logged.
 
     `sort_window` samples are tokenised and length-sorted together; `flush_rows` rows make one
     Parquet row group. Encoding a row group costs a few kB of transient memory per row (measured
@@ -261,20 +405,31 @@ def extract_pathways(
     check_samples(samples)
     device = torch.device(device)
     dtype = dtype or default_dtype(device)
-    model.to(device=device, dtype=dtype).eval()
+    if getattr(model, "hf_device_map", None):  # placed by accelerate (device_map): leave it there
+        device = model.get_input_embeddings().weight.device
+        model.eval()
+    else:
+        model.to(device=device, dtype=dtype).eval()
     backbone = backbone_of(model)
     spec: RouterSpec = find_routers(model)
+    kind = spec.weights_kind(weights)
+    _log_routing(spec, weights, kind)
+    schema = EXTRACTION_SCHEMA.with_metadata(
+        {EXTRACTION_METADATA_KEY: json.dumps(spec.metadata(weights), sort_keys=True)}
+    )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     padding_side = getattr(tokenizer, "padding_side", "right")
 
-    stats = ExtractionStats(0, 0, 0, 0, 0.0)
+    stats = ExtractionStats(0, 0, 0, 0, 0.0, family=spec.family, weights_kind=kind)
     start = time.perf_counter()
     bar = tqdm(total=len(samples), unit="sample", disable=not progress, smoothing=0.1)
     with (
-        ParquetStream(dest_parquet, PATHWAY_SCHEMA) as stream,
-        RouterCapture(spec.modules) as capture,
+        ParquetStream(dest_parquet, schema) as stream,
+        RouterCapture(spec, weights) as capture,
     ):
-        buffer = RowBuffer(stream, step, spec.num_experts, spec.layers, flush_rows)
+        buffer = RowBuffer(
+            stream, step, spec.num_experts, spec.layers, flush_rows, kind, spec.shared_expert
+        )
         with torch.inference_mode():
             for window in _windows(samples, sort_window):
                 token_ids = tokenize_window(tokenizer, [s["text"] for s in window], max_length)
@@ -326,10 +481,30 @@ def _run_batch(
         n_tokens,
         probs,
         entropy,
+        capture.collect_shared_gate() if capture.has_shared_gate else None,
     )
     stats.n_samples += len(kept)
     stats.n_tokens += int(n_tokens.sum())
     stats.n_padded_tokens += int(mask.numel())
+
+
+def _log_routing(spec: RouterSpec, requested: str, kind: str) -> None:
+    if kind != requested:
+        log.warning(
+            "%s has no router scores over all experts: writing topk weights (asked for %s)",
+            spec.family,
+            requested,
+        )
+    log.info(
+        "%s: %d MoE layers, %d experts, top-%d, weights %s%s%s",
+        spec.family,
+        len(spec.layers),
+        spec.num_experts,
+        spec.top_k,
+        kind,
+        f"; dense layers skipped: {spec.dense_layers}" if spec.dense_layers else "",
+        f"; shared expert: {spec.shared_expert}" if spec.shared_expert != "none" else "",
+    )
 
 
 def _log_stats(stats: ExtractionStats, dest) -> None:

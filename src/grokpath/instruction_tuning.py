@@ -183,32 +183,43 @@ def instruction_tune(
     subsample: int | float | None = None,
     seed: int = 0,
     device: str = "auto",
-    dtype: str = "float32",
+    dtype: str = "auto",
+    tokenizer: str | None = None,
+    device_map: str | None = None,
 ) -> dict:
     """Train a LoRA adapter on `instruction_rows` and save it (atomically) to `out_dir`.
 
     The adapter dir loads with peft, and in lm-eval with model_args `peft=<out_dir>` on top of
     `pretrained=<checkpoint_dir>`. Returns the summary also written to `grokpath_adapter.json`.
     Optimizer: AdamW at a constant lr (the paper names neither optimizer nor schedule).
+    The base model loads in `dtype` (auto: bf16 on CUDA, fp32 on CPU; peft keeps the LoRA weights
+    in fp32), with the checkpoint's tokenizer or `tokenizer` (a folder or hub name), on `device`
+    or, with `device_map` 'auto', spread over the visible GPUs.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from grokpath.checkpoints import input_device, load_model, load_tokenizer, torch_dtype
     from grokpath.tokens import resolve_device
 
     device = resolve_device(device)
     started = time.perf_counter()
     torch.manual_seed(seed)
     rows = subsample_rows(instruction_rows, subsample, seed)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir)
+    tokenizer = load_tokenizer(checkpoint_dir, tokenizer)
     examples = tokenize_rows(tokenizer, rows, max_length)
     if not examples:
         raise GrokpathError(f"no instruction rows left to train on (of {len(instruction_rows)})")
     pad_id = (
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     )
-    base = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=getattr(torch, dtype))
-    model = _lora_model(base, rank, alpha, dropout, target_modules).to(device)
+    # On the CPU first (unless a device_map places it): the LoRA weights are then drawn from the
+    # CPU generator on any device, as before, and move to `device` with the base.
+    base = load_model(checkpoint_dir, "cpu", torch_dtype(dtype, device), device_map)
+    model = _lora_model(base, rank, alpha, dropout, target_modules)
+    if device_map:
+        device = input_device(base, device)
+    else:
+        model = model.to(device)
     losses = _train(
         model,
         examples,

@@ -18,6 +18,7 @@ expert 12 for expert 13 costs 1 there, while on the paper string it costs 1 and 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -198,3 +199,18 @@ def load_pathway_table(path: str | Path) -> PathwayTable:
         weights=values.reshape(n_samples, n_layers, n_experts).astype(np.float32, copy=False),
         entropy=table.column("entropy").to_numpy().reshape(n_samples, n_layers),
     )
+
+
+# Parquet schema metadata key under which extraction records how the table was made (JSON: family,
+# weights kind written and asked for, experts, top-k, MoE and dense layers, shared expert).
+EXTRACTION_METADATA_KEY = "grokpath.extraction"
+
+
+def read_extraction_metadata(path: str | Path) -> dict:
+    """The routing facts an extraction table records; {} for a table written before they were."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise GrokpathError(f"{path}: not a readable Parquet file ({exc})") from None
+    raw = metadata.get(EXTRACTION_METADATA_KEY.encode())
+    return json.loads(raw) if raw else {}

@@ -56,7 +56,8 @@ def per_sample_nll(
         for batch in tqdm(batches, desc="sample loss", unit="batch", mininterval=2.0):
             ids, mask = pad_batch([sequences[i] for i in batch], pad_id)
             ids, mask = ids.to(device), mask.to(device)
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+            # .to: with a device_map the logits come out on the last GPU, the batch lies on the first
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float().to(ids.device)
             targets = ids[:, 1:]
             nll = torch.nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
@@ -73,11 +74,16 @@ def per_sample_nll(
 def sample_loss_table(
     checkpoint_dir: str, corpus_dir: str, domains: list[str], step: int, batch_size: int,
     max_length: int, append_eos: bool, span: str = "all", device: str = "auto",
+    tokenizer: str | None = None, device_map: str | None = None,
 ) -> pd.DataFrame:
+    """`tokenizer`: a folder or hub name to load instead of the checkpoint's own (local
+    checkpoints); `device_map`: 'auto' spreads the model over the GPUs (grokpath.checkpoints)."""
+    from grokpath.checkpoints import input_device
     from grokpath.tokens import answer_starts, encode_samples, resolve_device
 
     dev = resolve_device(device)
-    model, tokenizer = load_checkpoint(checkpoint_dir, dev)
+    model, tokenizer = load_checkpoint(checkpoint_dir, dev, tokenizer=tokenizer, device_map=device_map)
+    dev = input_device(model, dev)
     samples = corpus_samples(corpus_dir, domains)
     sequences = encode_samples(tokenizer, [s["text"] for s in samples], max_length, append_eos)
     too_short = [s["sample_id"] for s, seq in zip(samples, sequences) if len(seq) < 2]
