@@ -1,4 +1,10 @@
-"""Rule pretrain_lab: pretrain the tiny OLMoE on the lab corpus, saving every checkpoint step."""
+"""Rule pretrain_lab: pretrain the tiny OLMoE on the lab corpus, saving every checkpoint step.
+
+Outputs: checkpoints, train_log (train/log.parquet), probe (train/probe.parquet, the dense
+accuracy probe) and monitor (train/monitor.parquet: the pathway monitor every
+pretrain.monitor_every steps; params.monitor_settings are its pathway settings, from the config's
+`pathways:` block).
+"""
 
 from transformers import AutoTokenizer
 
@@ -25,6 +31,8 @@ def main(args: dict) -> None:
         seed=args["seed"],
         device=args.get("device", "auto"),
         threads=args.get("threads", 1),
+        monitor_output=args["monitor"],
+        monitor_settings=dict(args["monitor_settings"]),
     )
     write_logs(log_df, probe_df, args["train_log"], args["probe"])
 

@@ -3,6 +3,10 @@
 Same quantity as transformers' `load_balancing_loss_func` (Switch Transformer: E * sum_e f_e P_e
 over real tokens, averaged over layers), but computed per layer on the logits the gate already
 produced; asking the model for `output_router_logits=True` made each CPU step ~35 % slower.
+
+Only passes with gradients enabled are recorded: a pass under `torch.inference_mode` or
+`torch.no_grad` (the accuracy probe, `grokpath.monitor`) cannot feed a loss that trains, so it
+must not enter the balance loss of the next training step.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ class RouterBalance:
         ]
 
     def _record(self, _module, _inputs, output):
-        self.logits.append(output[0])
+        if torch.is_grad_enabled():
+            self.logits.append(output[0])
 
     def loss(self, token_mask: torch.Tensor) -> torch.Tensor:
         keep = token_mask.reshape(-1).bool()

@@ -9,4 +9,7 @@ PNG and a PDF. `grokpath.figures.render` reads a rule's named inputs and calls t
 - theory: Fig 8 (effective dimension vs edit distance in the toy MoE)
 - lab_grokking: the lab verdict (no paper figure): training and test accuracy per domain with
   t_fit, t_mem50 and t_gen50 marked
+- monitor: the pathway monitor of the lab pretraining (no paper figure): per domain, probe
+  accuracy, edit distance and consistency over steps, memorization steps marked
+- seeds: Fig 7 over every seed of a run (config `seeds`; rule fig7_across_seeds calls it directly)
 """

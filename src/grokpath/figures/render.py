@@ -15,7 +15,7 @@ from grokpath.ablation import memorized_fractions
 from grokpath.contamination import CONTAMINATION_COLUMNS
 from grokpath.errors import GrokpathError
 from grokpath.evaluation import AGGREGATE_COLUMNS, ITEM_COLUMNS
-from grokpath.figures import ablations, correlation, grokking, lab_grokking, pathways, theory
+from grokpath.figures import ablations, correlation, grokking, lab_grokking, monitor, pathways, theory
 from grokpath.generalization import GENERALIZATION_COLUMNS
 from grokpath.lab_verdict import PROBE_COLUMNS, TABLE_COLUMNS, checkpoint_test_accuracy
 from grokpath.matching import MATCH_COLUMNS
@@ -158,10 +158,18 @@ def lab_grokking_figure(args: dict) -> None:
     )  # fmt: skip
 
 
+def monitor_figure(args: dict) -> None:
+    monitor.fig_monitor(
+        read_parquet(args["probe"], PROBE_COLUMNS),
+        metrics(args["monitor"]),  # grokpath.monitor's table: the metric tables' columns + n_excluded
+        read_parquet(args["samples"], MEMORIZATION_COLUMNS), args["png"], args["pdf"],
+    )  # fmt: skip
+
+
 RENDERERS: dict[str, Callable[[dict], None]] = {
     "fig1": fig1, "fig2": fig2, "fig4": fig4, "fig5": fig5, "fig6": fig6, "table1": table1,
     "fig7": fig7, "fig8": fig8, "fig9": fig9, "fig10": fig10, "fig11": fig11, "fig12": fig12,
-    "fig13": fig13, "lab_grokking": lab_grokking_figure,
+    "fig13": fig13, "lab_grokking": lab_grokking_figure, "monitor": monitor_figure,
 }  # fmt: skip
 
 
