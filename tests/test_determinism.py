@@ -4,6 +4,10 @@
   checkpoints); only wall-clock columns (tiny_runs.WALL_CLOCK_COLUMNS) are left out.
 - SIGKILL to the whole snakemake process group while a job is writing its outputs: Snakemake
   refuses the leftovers, and `--rerun-incomplete` finishes with the reference run's tables.
+  Also inside an atomic write, held open by the write-delay hook (grokpath.tableio,
+  GROKPATH_WRITE_DELAY_S): pretraining's middle checkpoint folder, complete under its temporary
+  name, and extraction's pathway table, every row group streamed into its temporary file; the
+  rerun redoes that one job and ends with the reference run's bytes (checkpoint files included).
 - Corrupt inputs the other tests do not cover (tests/test_workflow.py has the checkpoint without
   weights, truncated weights and an empty sample set for sample_loss): each stops with one line
   on stderr that names the file, and writes nothing.
@@ -19,10 +23,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from tiny_runs import (
+    RUN,
     TINY,
     UNTIL_CORE,
     copy_run,
@@ -134,6 +140,103 @@ def test_rerun_incomplete_finishes_with_the_reference_tables(killed, reference):
     assert table_differences(reference, killed, byte_identical=True) == []
     done = snakemake(killed, TINY, "-n", *UNTIL, timeout=300)
     assert "Nothing to be done" in done.stdout + done.stderr
+
+
+# --- SIGKILL inside an atomic write (the write-delay hook of grokpath.tableio) -----------------
+
+# The hook holds the finished temporary output this long before renaming it: the test kills well
+# inside the window, so the kill never races the rename.
+WRITE_DELAY_S = 600
+
+
+def temporaries(dest: Path) -> list[Path]:
+    """The temporary siblings atomic_path/atomic_dir made for `dest` (`.{name}.*.tmp`)."""
+    return sorted(dest.parent.glob(f".{dest.name}.*.tmp"))
+
+
+def kill_inside_write(workdir: Path, dest: Path, job_log: Path, *args: str) -> Path:
+    """Run snakemake with `args`, hold the write of `dest` open with the hook, SIGKILL the whole
+    process group once the job has logged that its temporary output is complete; return that
+    temporary (left behind by the kill)."""
+    relative = dest.relative_to(workdir).as_posix()  # as the rule names it (a job may see it absolute)
+    env = {"GROKPATH_WRITE_DELAY_S": str(WRITE_DELAY_S), "GROKPATH_WRITE_DELAY_GLOB": f"*{relative}"}
+    log = (workdir.parent / "killed.log").open("w")
+    command = snakemake_command(workdir, TINY, *args)
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=snakemake_env(env), start_new_session=True)
+    try:
+        # the job's log starts empty (opened "w"); the hook logs this line just before it waits
+        held = f"{relative} in {WRITE_DELAY_S:g} s"
+        wait_for(lambda: job_log.exists() and held in job_log.read_text(), proc, 300, "write of the held output")
+        assert not dest.exists(), f"{dest} was renamed before the kill: nothing to test"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its job: the whole process group
+        proc.wait()
+        log.close()
+    (tmp,) = temporaries(dest)
+    return tmp
+
+
+def assert_rerun_redoes_only(workdir: Path, reference: Path, expected: list[str], *target: str) -> None:
+    """The killed job's output is refused; after --unlock, --rerun-incomplete plans exactly
+    `expected` (rule[wildcards]), runs it, and the run's tables are the reference's bytes."""
+    plain = snakemake(workdir, TINY, "-n", *target, timeout=300)
+    assert plain.returncode != 0 and "incomplete" in (plain.stdout + plain.stderr).lower(), plain.stderr[-3000:]
+    unlock = snakemake(workdir, TINY, "--unlock", timeout=300)  # SIGKILL left the lock behind
+    assert unlock.returncode == 0, unlock.stderr[-3000:]
+    planned = snakemake(workdir, TINY, "-n", "--rerun-incomplete", *target, timeout=300)
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    assert sorted(map(str, planned_jobs(planned.stdout))) == expected, planned.stdout[-3000:]
+    result = snakemake(workdir, TINY, "--rerun-incomplete", *target)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert table_differences(reference, workdir, byte_identical=True) == []
+    done = snakemake(workdir, TINY, "-n", *target, timeout=300)  # with --until: "total 0", no message
+    assert done.returncode == 0 and planned_jobs(done.stdout) == [], done.stdout[-3000:]
+
+
+def checkpoint_differences(a: Path, b: Path) -> list[str]:
+    """Files of the checkpoint folders (weights, config, tokenizer) that differ between two runs."""
+    problems = []
+    for step in STEPS:
+        folder_a, folder_b = results(a) / "checkpoints" / f"step{step}", results(b) / "checkpoints" / f"step{step}"
+        names = sorted(p.name for p in folder_a.iterdir())
+        if names != sorted(p.name for p in folder_b.iterdir()):
+            problems.append(f"step{step}: files differ")
+            continue
+        problems += [f"step{step}/{n}" for n in names if (folder_a / n).read_bytes() != (folder_b / n).read_bytes()]
+    return problems
+
+
+def test_killed_while_pretraining_writes_a_checkpoint_the_rerun_redoes_it(reference, tmp_path):
+    """SIGKILL with the middle checkpoint folder complete under its temporary name: the first one
+    is on disk, the rest and the training tables are not. `--rerun-incomplete` redoes
+    pretrain_lab (alone: `--until pretrain_lab`; what depends on it reads the same bytes again)."""
+    workdir = copy_run(reference, tmp_path / "run")
+    checkpoints = results(workdir) / "checkpoints"
+    tmp = kill_inside_write(
+        workdir, checkpoints / f"step{STEPS[1]}", results(workdir) / "logs" / "pretrain_lab.log",
+        "--forcerun", "pretrain_lab", "--until", "pretrain_lab",
+    )  # fmt: skip
+    assert (tmp / "model.safetensors").is_file()  # the folder was written, only the rename is missing
+    assert (checkpoints / f"step{STEPS[0]}" / "model.safetensors").is_file()
+    assert not (checkpoints / f"step{STEPS[-1]}").exists()
+    assert_rerun_redoes_only(workdir, reference, ["pretrain_lab"], "--until", "pretrain_lab")
+    assert checkpoint_differences(reference, workdir) == []
+
+
+def test_killed_while_extraction_streams_a_pathway_table_the_rerun_redoes_it(reference, tmp_path):
+    """SIGKILL with every row group of one step's pathway table in its temporary file (its router
+    table, written first, is on disk): `--rerun-incomplete` redoes that one extraction."""
+    workdir = copy_run(reference, tmp_path / "run")
+    step = STEPS[1]
+    table = Path("results") / RUN / "pathways" / f"step{step}.parquet"
+    tmp = kill_inside_write(
+        workdir, workdir / table, results(workdir) / "logs" / "extract_pathways" / f"step{step}.log",
+        str(table), "--forcerun", "extract_pathways",
+    )  # fmt: skip
+    rows = pq.read_metadata(results(reference) / "pathways" / f"step{step}.parquet").num_rows
+    assert pq.read_metadata(tmp).num_rows == rows  # streamed in full, only the rename is missing
+    assert (workdir / table.with_suffix(".routers.parquet")).is_file()
+    assert_rerun_redoes_only(workdir, reference, [f"extract_pathways[step={step}]"], str(table))
 
 
 # --- corrupt inputs --------------------------------------------------------------------------

@@ -253,11 +253,15 @@ def test_workflow_script_uses_hf_endpoint_and_derives_the_branch(hub, tmp_path):
     hub.add_repo(REPO, branches={revision_name(5000): fake_checkpoint(tmp_path / "b")})
     dest = tmp_path / "checkpoints" / "step5000"
 
-    done = run_script(f"repo_id={REPO}", "step=5000", f"checkpoint={dest}")
+    provenance = tmp_path / "checkpoints" / "step5000.provenance.json"
+
+    done = run_script(f"repo_id={REPO}", "step=5000", f"checkpoint={dest}", f"provenance={provenance}")
 
     assert done.returncode == 0, done.stderr
     meta = json.loads((dest / CHECKPOINT_META).read_text())
     assert (meta["step"], meta["revision"]) == (5000, "step5000-tokens20B")
+    assert json.loads(provenance.read_text()) == meta, "the provenance copy outlives a temp() folder"
+    assert len(meta["commit"]) == 40
 
 
 def test_workflow_script_reports_a_bad_revision_in_one_line(hub, tmp_path):

@@ -2,15 +2,27 @@
 
 Every writer goes to a temporary name in the destination folder and renames at the end, so a
 killed job never leaves a file that Snakemake (or a reader) would take for a finished one.
+
+Test hook (tests/test_determinism.py, the SIGKILL tests): with the environment variable
+GROKPATH_WRITE_DELAY_S set to a number of seconds, `atomic_path` and `atomic_dir` (and so every
+writer here, `ParquetStream` included, whose row groups are then all in the temporary file) wait
+that long after the temporary output is complete and before renaming it onto its destination, and
+log `write delay: <tmp> complete, renaming onto <dest> in <s> s` just before they wait.
+GROKPATH_WRITE_DELAY_GLOB (an fnmatch pattern, default `*`) limits the delay to destinations whose
+path matches it, e.g. `*/checkpoints/step20`. A test waits for that log line, then kills the job
+inside the window. Unset (as in every normal run) it costs one environment lookup per write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -19,6 +31,32 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grokpath.errors import GrokpathError
+
+log = logging.getLogger("grokpath.tableio")
+
+WRITE_DELAY_ENV = "GROKPATH_WRITE_DELAY_S"
+WRITE_DELAY_GLOB_ENV = "GROKPATH_WRITE_DELAY_GLOB"
+
+
+def write_delay(dest: Path) -> float:
+    """Seconds the test hook holds a finished temporary output of `dest` (module docstring)."""
+    value = os.environ.get(WRITE_DELAY_ENV)
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise GrokpathError(f"{WRITE_DELAY_ENV}={value!r}: expected a number of seconds") from None
+    if not fnmatch.fnmatchcase(dest.as_posix(), os.environ.get(WRITE_DELAY_GLOB_ENV) or "*"):
+        return 0.0
+    return max(seconds, 0.0)
+
+
+def _hold_before_rename(tmp: Path, dest: Path) -> None:
+    seconds = write_delay(dest)
+    if seconds:
+        log.warning("write delay: %s complete, renaming onto %s in %g s", tmp, dest, seconds)
+        time.sleep(seconds)
 
 
 @contextlib.contextmanager
@@ -31,6 +69,7 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        _hold_before_rename(tmp, dest)
         os.replace(tmp, dest)
     finally:
         if tmp.exists():
@@ -45,6 +84,7 @@ def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
         yield tmp
+        _hold_before_rename(tmp, dest)
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
