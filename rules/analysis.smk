@@ -1,6 +1,7 @@
 # Analysis: correlations with test accuracy, every paper figure and table, the theory toy,
 # the ablations and results/{run}/summary.md. One rule and one output per figure (PNG + PDF);
-# the PNG goes into `snakemake --report`. Runs only when the config has an `analysis:` block.
+# the PNG goes into `snakemake --report`. Runs unless the config says `analysis: null` (an omitted
+# `analysis:` block runs with the schema's defaults).
 # Ablations are wildcards: routing thresholds reuse pathway_metrics (metrics/thr{threshold}/),
 # eps/delta settings recompute memorization from the cached loss tables and distances from the
 # cached pathway tables, so neither training, loss, extraction nor evaluation reruns.
@@ -9,12 +10,32 @@
 include: "analysis_common.smk"
 
 
-if "analysis" in config:
+if config.get("analysis"):
     ANALYSIS = config["analysis"]
 
     wildcard_constraints:
         eps_factor=r"[0-9.]+",
         delta=r"[0-9.]+",
+
+    # Seconds each: on a cluster they run on the submit host instead of waiting in the queue.
+    localrules:
+        correlations,
+        theory_toy,
+        ablation_memorization,
+        fig1_memorization_generalization,
+        fig2_matched_pairs,
+        fig4_edit_distance,
+        fig5_layer_edit_distance,
+        fig6_consistency,
+        table1_correlations,
+        fig7_metric_vs_accuracy,
+        fig8_theory_toy,
+        fig9_threshold_ablation,
+        fig10_eps_ablation,
+        fig11_delta_ablation,
+        fig12_cross_domain,
+        fig13_entropy_vs_distance,
+        summary,
 
     rule correlations:
         input:
@@ -40,6 +61,7 @@ if "analysis" in config:
             mem_mb=2000,
             runtime=10,
         params:
+            window=ANALYSIS["correlation"]["window"],
             group=ANALYSIS["correlation"]["group"],
             rise_fraction=ANALYSIS["correlation"]["rise_fraction"],
             min_gain=ANALYSIS["correlation"]["min_gain"],
@@ -53,6 +75,12 @@ if "analysis" in config:
 
     # lab checkpoints only: the verdict reads the pretraining probe (train/probe.parquet)
     if is_lab("checkpoints"):
+
+        localrules:
+            grokking,
+            lab_grokking,
+            fig_monitor,
+            dense_correlations,
 
         rule grokking:
             input:
@@ -101,6 +129,53 @@ if "analysis" in config:
                 figure="lab_grokking",
             script:
                 "../workflow_scripts/figure.py"
+
+        # the pathway monitor of the pretraining (train/monitor.parquet, every
+        # pretrain.monitor_every steps) beside the dense accuracy probe
+        rule fig_monitor:
+            input:
+                probe=f"{RUN}/train/probe.parquet",
+                monitor=f"{RUN}/train/monitor.parquet",
+                samples=f"{RUN}/memorization/samples.parquet",
+            output:
+                png=report(
+                    figure_png("fig_monitor"),
+                    caption=caption("fig_monitor"),
+                    category="Grokking",
+                    labels={"figure": "pathway monitor"},
+                ),
+                pdf=figure_pdf("fig_monitor"),
+            log:
+                f"{RUN}/logs/figures/fig_monitor.log",
+            benchmark:
+                f"{RUN}/benchmarks/figures/fig_monitor.tsv"
+            conda:
+                "../envs/stats.yaml"
+            resources:
+                mem_mb=2000,
+                runtime=5,
+            params:
+                figure="monitor",
+            script:
+                "../workflow_scripts/figure.py"
+
+        rule dense_correlations:
+            input:
+                monitor=f"{RUN}/train/monitor.parquet",
+                probe=f"{RUN}/train/probe.parquet",
+            output:
+                dense_correlations=dense_correlations_path(),
+            log:
+                f"{RUN}/logs/analysis/dense_correlations.log",
+            benchmark:
+                f"{RUN}/benchmarks/analysis/dense_correlations.tsv"
+            conda:
+                "../envs/stats.yaml"
+            resources:
+                mem_mb=2000,
+                runtime=5,
+            script:
+                "../workflow_scripts/dense_correlations.py"
 
     rule theory_toy:
         output:
@@ -540,6 +615,7 @@ if "analysis" in config:
             eps_tables=ablation_tables(eps_settings()),
             delta_tables=ablation_tables(delta_settings()),
             grokking=grokking_verdicts(),
+            dense=dense_correlation_tables(),
         output:
             summary=report(
                 f"{RUN}/summary.md",
@@ -547,6 +623,7 @@ if "analysis" in config:
                 category="Summary",
                 labels={"document": "paper claims vs this run"},
             ),
+            claims=f"{ANALYSIS_DIR}/claims.parquet",
         log:
             f"{RUN}/logs/analysis/summary.log",
         benchmark:

@@ -103,8 +103,19 @@ FIGURE_NAMES = [
 ]
 
 
-# figures of the lab verdict (analysis/grokking.parquet): lab checkpoints only
-LAB_FIGURE_NAMES = ["lab_grokking"]
+# figures of the lab verdict (analysis/grokking.parquet) and of the pretraining's pathway monitor
+# (train/monitor.parquet): lab checkpoints only
+LAB_FIGURE_NAMES = ["lab_grokking", "fig_monitor"]
+
+
+def dense_correlations_path():
+    return f"{ANALYSIS_DIR}/dense_correlations.parquet"
+
+
+def dense_correlation_tables():
+    """analysis/dense_correlations.parquet (each monitor metric vs test accuracy over the monitor's
+    steps after the fit), or nothing: only the lab pretraining runs the monitor."""
+    return [dense_correlations_path()] if is_lab("checkpoints") else []
 
 
 def figure_names():
@@ -112,10 +123,12 @@ def figure_names():
 
 
 def analysis_outputs():
-    """Every figure (PNG + PDF), Table 1 as CSV and the summary; empty without `analysis:`."""
-    if "analysis" not in config:
+    """Every figure (PNG + PDF), Table 1 as CSV, the summary and (lab) the dense correlations;
+    empty with `analysis: null`."""
+    if not config.get("analysis"):
         return []
     outputs = [figure_png(name) for name in figure_names()]
     outputs += [figure_pdf(name) for name in figure_names()]
     outputs += [f"{FIGURES}/table1_correlations.csv", f"{RUN}/summary.md"]
+    outputs += dense_correlation_tables()
     return outputs

@@ -1,4 +1,6 @@
-# Checkpoints: pretrained in the lab, or downloaded revision by revision from the hub.
+# Checkpoints: pretrained in the lab, or downloaded revision by revision from the hub. Local
+# checkpoints (checkpoints.source local) have no rule: the jobs read the folders of your own run
+# where they lie (rules/common.smk `checkpoint_dir`), and nothing writes or deletes them.
 
 if is_lab("checkpoints"):
 
@@ -11,12 +13,13 @@ if is_lab("checkpoints"):
             checkpoints=[directory(checkpoint_dir(step)) for step in STEPS],
             train_log=f"{RUN}/train/log.parquet",
             probe=f"{RUN}/train/probe.parquet",
+            monitor=f"{RUN}/train/monitor.parquet",
         log:
             f"{RUN}/logs/pretrain_lab.log",
         benchmark:
             f"{RUN}/benchmarks/pretrain_lab.tsv"
         conda:
-            "../envs/torch.yaml"
+            TORCH_ENV
         threads: 2
         resources:
             gpu=gpus(),
@@ -29,10 +32,13 @@ if is_lab("checkpoints"):
             steps=STEPS,
             seed=config["seed"],
             device=config["device"],
+            # the pathway monitor's own settings (pretrain.monitor_pathways): tied to `pathways:`
+            # they would retrain the lab whenever an analysis setting such as the threshold changes
+            monitor_settings=config["pretrain"]["monitor_pathways"],
         script:
             "../workflow_scripts/pretrain_lab.py"
 
-else:
+elif config["checkpoints"]["source"] == "hub":
 
     rule download_checkpoint:
         output:
@@ -41,12 +47,13 @@ else:
                 if config["checkpoints"]["hub"].get("temp", False)
                 else directory(f"{RUN}/checkpoints/step{{step}}")
             ),
+            provenance=f"{RUN}/checkpoints/step{{step}}.provenance.json",
         log:
             f"{RUN}/logs/download_checkpoint/step{{step}}.log",
         benchmark:
             f"{RUN}/benchmarks/download_checkpoint/step{{step}}.tsv"
         conda:
-            "../envs/torch.yaml"
+            TORCH_ENV
         resources:
             mem_mb=4000,
             runtime=120,

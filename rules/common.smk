@@ -2,22 +2,56 @@
 import os
 from pathlib import Path
 
+from snakemake.settings.types import DeploymentMethod
+
 from grokpath.config import validate_config
+from grokpath.dependencies import check_dependencies
 from grokpath.errors import GrokpathError
 from grokpath.hub import revision_name
+from grokpath.local_checkpoints import local_checkpoints
 
 try:
-    validate_config(config)
+    config.update(validate_config(config))  # every optional key filled with its default
 except GrokpathError as exc:
     raise WorkflowError(str(exc)) from None
 
 # envs/*.yaml install grokpath with `-e ${GROKPATH_ROOT}` (pip expands it): Snakemake creates each
 # env from a copy of its file under .snakemake/conda/, so a path relative to envs/ would miss.
 os.environ.setdefault("GROKPATH_ROOT", workflow.basedir)
+# Jobs copy their progress bars into their log files (grokpath.entry): one update per 30 s keeps
+# a long job's log readable. tqdm reads this when a job imports it; set it yourself to override.
+os.environ.setdefault("TQDM_MININTERVAL", "30")
+
+
+def uses_conda():
+    settings = workflow.deployment_settings
+    return settings is not None and DeploymentMethod.CONDA in settings.deployment_method
+
+
+try:
+    # Checkpoints of your own run (checkpoints.source local): found and checked here, so a bad
+    # folder stops the dry run; they are read where they lie, never written or deleted.
+    LOCAL = (
+        local_checkpoints(
+            config["checkpoints"]["local"], config["checkpoints"].get("steps")
+        )
+        if config["checkpoints"]["source"] == "local"
+        else None
+    )
+    # Optional packages the config needs (sentence-transformers for a MiniLM matching), in the
+    # venv the jobs run in; with --sdm conda the rules' envs list them.
+    if not uses_conda():
+        check_dependencies(config)
+except GrokpathError as exc:
+    raise WorkflowError(str(exc)) from None
 
 RUN = f"results/{config['run']}"
 DOMAINS = list(config["domains"])
-STEPS = list(config["checkpoints"]["steps"])
+STEPS = LOCAL.steps if LOCAL else list(config["checkpoints"]["steps"])
+# The torch rules' env: PyPI's torch (a CUDA build) with device cuda, the CPU wheel otherwise.
+CUDA_ENVS = config["device"] == "cuda"
+TORCH_ENV = "../envs/torch-cuda.yaml" if CUDA_ENVS else "../envs/torch.yaml"
+LMEVAL_ENV = "../envs/lmeval-cuda.yaml" if CUDA_ENVS else "../envs/lmeval.yaml"
 SPLITS = ["train", "valid", "test"]
 
 
@@ -28,7 +62,12 @@ wildcard_constraints:
 
 
 def gpus():
-    """GPU count a torch rule asks for; profiles map it to the cluster's own flags."""
+    """GPU count a torch rule asks for; profiles map it to the cluster's own flags.
+
+    From the config alone (`device: cuda`), never from resolving `auto` here: the submit host
+    need not have a GPU. A profile's set-resources (profiles/slurm: gpu per rule) overrides it,
+    e.g. gpu: N for a `device_map: auto` model spread over N GPUs.
+    """
     return 1 if config["device"] == "cuda" else 0
 
 
@@ -39,7 +78,31 @@ def corpus_files():
 
 
 def checkpoint_dir(step):
+    """A step's checkpoint folder: results/{run}/checkpoints/step{S} (written by pretrain_lab or
+    download_checkpoint), or a local run's own folder, which no rule writes."""
+    if LOCAL:
+        return LOCAL.folders[int(step)]
     return f"{RUN}/checkpoints/step{step}"
+
+
+def checkpoint_params(step=None, steps=None):
+    """Params of a rule that loads checkpoints, beyond the usual ones; each is present only
+    where it is needed, so the params of runs made without them stay as they were (no rerun):
+    - local checkpoints carry no grokpath_checkpoint.json: `step` (or `steps`, a chunk's, in
+      order) and, when checkpoints.local.tokenizer names one, `tokenizer`;
+    - `device_map` when the config sets one.
+    """
+    params = {}
+    if LOCAL:
+        if step is not None:
+            params["step"] = step
+        if steps is not None:
+            params["steps"] = steps
+        if LOCAL.tokenizer:
+            params["tokenizer"] = LOCAL.tokenizer
+    if config.get("device_map"):
+        params["device_map"] = config["device_map"]
+    return params
 
 
 def checkpoint_for_step(wildcards):
@@ -84,6 +147,7 @@ def final_outputs():
         f"{RUN}/eval/items.parquet",
         f"{RUN}/eval/generalization.parquet",
         f"{RUN}/eval/matches.parquet",
+        f"{RUN}/versions.json",
     ]
     if is_lab("checkpoints"):
         outputs.append(f"{RUN}/train/probe.parquet")

@@ -11,7 +11,7 @@ if is_lab("corpus"):
         benchmark:
             f"{RUN}/benchmarks/make_corpus.tsv"
         conda:
-            "../envs/torch.yaml"
+            TORCH_ENV
         resources:
             mem_mb=2000,
             runtime=10,
@@ -31,7 +31,7 @@ if is_lab("corpus"):
         benchmark:
             f"{RUN}/benchmarks/build_tokenizer.tsv"
         conda:
-            "../envs/torch.yaml"
+            TORCH_ENV
         resources:
             mem_mb=1000,
             runtime=5,
@@ -49,7 +49,7 @@ else:
         benchmark:
             f"{RUN}/benchmarks/sample_hub_corpus.tsv"
         conda:
-            "../envs/torch.yaml"
+            TORCH_ENV
         resources:
             mem_mb=8000,
             runtime=120,

@@ -1,6 +1,12 @@
 # Test performance: optional LoRA instruction tuning, lm-eval on every checkpoint, the
 # contamination filter, each test item's generalization step, and the group matching.
 
+
+localrules:
+    collect_evaluation,
+    generalization,
+
+
 if (
     config["instruction_tuning"]["enabled"]
     and config["instruction_tuning"]["format"] == "alpaca"
@@ -14,7 +20,7 @@ if (
         benchmark:
             f"{RUN}/benchmarks/instruction_data.tsv"
         conda:
-            "../envs/lmeval.yaml"
+            LMEVAL_ENV
         resources:
             mem_mb=8000,
             runtime=60,
@@ -37,13 +43,14 @@ rule instruction_tune:
     benchmark:
         f"{RUN}/benchmarks/instruction_tune/step{{step}}.tsv"
     conda:
-        "../envs/lmeval.yaml"
+        LMEVAL_ENV
     threads: 2
     resources:
         gpu=gpus(),
         mem_mb=32000,
         runtime=720,
     params:
+        **checkpoint_params(),
         format=config["instruction_tuning"]["format"],
         rank=config["instruction_tuning"]["rank"],
         alpha=config["instruction_tuning"]["alpha"],
@@ -76,13 +83,14 @@ rule evaluate:
     benchmark:
         f"{RUN}/benchmarks/evaluate/steps{{chunk}}.tsv"
     conda:
-        "../envs/lmeval.yaml"
+        LMEVAL_ENV
     threads: model_threads(2)
     resources:
         gpu=gpus(),
         mem_mb=16000,
         runtime=240,
     params:
+        **checkpoint_params(steps=eval_chunk_steps),
         task_dir=task_template_dir,
         tasks=config["evaluation"]["tasks"],
         max_length=config["evaluation"]["max_length"],
@@ -127,13 +135,14 @@ rule contamination:
     benchmark:
         f"{RUN}/benchmarks/contamination.tsv"
     conda:
-        "../envs/lmeval.yaml"
+        LMEVAL_ENV
     threads: model_threads(2)
     resources:
         gpu=gpus(),
         mem_mb=16000,
         runtime=120,
     params:
+        **checkpoint_params(),
         tasks=config["evaluation"]["tasks"],
         min_k=config["evaluation"]["contamination"]["min_k"],
         fraction=config["evaluation"]["contamination"]["fraction"],
@@ -180,7 +189,7 @@ rule match_groups:
     benchmark:
         f"{RUN}/benchmarks/match_groups.tsv"
     conda:
-        "../envs/lmeval.yaml"
+        LMEVAL_ENV
     resources:
         mem_mb=8000,
         runtime=30,

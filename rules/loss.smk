@@ -1,6 +1,10 @@
 # Per-sample loss at every checkpoint, then the memorization step of every training sample.
 
 
+localrules:
+    memorization,
+
+
 rule sample_loss:
     input:
         checkpoint=checkpoint_for_step,
@@ -13,13 +17,14 @@ rule sample_loss:
     benchmark:
         f"{RUN}/benchmarks/sample_loss/step{{step}}.tsv"
     conda:
-        "../envs/torch.yaml"
+        TORCH_ENV
     threads: model_threads(2)
     resources:
         gpu=gpus(),
         mem_mb=8000,
         runtime=60,
     params:
+        **checkpoint_params(step=step_of),
         domains=DOMAINS,
         batch_size=config["loss"]["batch_size"],
         max_length=config["loss"]["max_length"],

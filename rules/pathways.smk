@@ -14,19 +14,21 @@ rule extract_pathways:
     benchmark:
         f"{RUN}/benchmarks/extract_pathways/step{{step}}.tsv"
     conda:
-        "../envs/torch.yaml"
+        TORCH_ENV
     threads: model_threads(2)
     resources:
         gpu=gpus(),
         mem_mb=8000,
         runtime=120,
     params:
+        **checkpoint_params(step=step_of),
         domains=DOMAINS,
         max_per_domain=config["pathways"]["max_per_domain"],
         seed=config["seed"],
         batch_size=config["pathways"]["batch_size"],
         max_length=config["pathways"]["max_length"],
         dtype=config["pathways"]["dtype"],
+        weights=config["pathways"]["weights"],
         device=config["device"],
     script:
         "../workflow_scripts/extract_pathways.py"
@@ -55,6 +57,7 @@ rule pathway_metrics:
         threshold=threshold_of,
         max_pairs=config["pathways"]["max_pairs"],
         seed=config["seed"],
+        consistency_min_cos=config["pathways"]["consistency_min_cos"],
     script:
         "../workflow_scripts/pathway_metrics.py"
 

@@ -55,6 +55,17 @@ def test_steps_must_increase(config):
     assert "checkpoints.steps" in message and "300 then 200" in message
 
 
+def test_monitor_every_must_be_a_multiple_of_log_every(config):
+    config["pretrain"]["monitor_every"] = 75  # log_every 50
+    message = error_of(config)
+    assert "pretrain.monitor_every" in message and "multiple of pretrain.log_every (50), got 75" in message
+    config["pretrain"]["monitor_every"] = 100
+    validate_config(config)
+    del config["pretrain"]["monitor_every"]  # its default (50) is checked as well
+    config["pretrain"]["log_every"] = 20
+    assert "multiple of pretrain.log_every (20), got 50" in error_of(config)
+
+
 def test_hub_corpus_needs_hub_specs(config):
     config = copy.deepcopy(config)
     config["corpus"]["source"] = "hub"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -134,6 +135,64 @@ def test_table1_csv_holds_every_row(tables, tmp_path):
     csv = pd.read_csv(png.with_suffix(".csv"))
     assert len(csv) == len(tables["correlations"])
     assert list(csv.columns) == list(tables["correlations"].columns)
+
+
+def drawn_figure(monkeypatch, draw, *args):
+    """Run a drawer and return the matplotlib figure it would have saved."""
+    kept = {}
+    monkeypatch.setattr(
+        correlation, "save_figure", lambda fig, png, pdf: kept.setdefault("fig", fig)
+    )
+    draw(*args, "unused.png", "unused.pdf")
+    return kept["fig"]
+
+
+def test_fig7_plots_within_domain_z_scores_one_colour_per_domain(tables, monkeypatch):
+    points = tables["points"]
+    fig = drawn_figure(monkeypatch, correlation.fig7_metric_vs_accuracy, points, tables["fits"],
+                       tables["correlations"])  # fmt: skip
+    assert "within-domain z-scores" in fig._suptitle.get_text()
+    assert "last 5 checkpoints" in fig._suptitle.get_text()
+    ax = fig.axes[0]  # edit distance
+    by_domain = {c.get_label(): c for c in ax.collections if c.get_label() in T.DOMAINS}
+    assert set(by_domain) == set(T.DOMAINS)
+    colours = {tuple(c.get_facecolor()[0]) for c in by_domain.values()}
+    assert len(colours) == len(T.DOMAINS)
+    math = points[(points["domain"] == "math") & points["in_window"]
+                  & (points["predictor"] == "edit_distance")]  # fmt: skip
+    z = lambda v: (v - v.mean()) / v.std(ddof=0)  # noqa: E731
+    offsets = np.asarray(by_domain["math"].get_offsets())
+    assert offsets[:, 0] == pytest.approx(z(math["x"].to_numpy()))
+    assert offsets[:, 1] == pytest.approx(z(math["accuracy"].to_numpy()))
+    pooled = stats.primary_rows(tables["correlations"])
+    r2 = pooled[(pooled["domain"] == stats.POOLED)
+                & (pooled["predictor"] == "edit_distance")]["r2"].iloc[0]  # fmt: skip
+    assert ax.get_title().startswith(f"R² = {r2:.2f}")
+
+
+def test_fig7_leaves_out_a_constant_domain_and_says_so(tables, monkeypatch):
+    points = tables["points"].copy()
+    points.loc[points["domain"] == "code", "accuracy"] = 0.5
+    fig = drawn_figure(monkeypatch, correlation.fig7_metric_vs_accuracy, points, tables["fits"],
+                       tables["correlations"])  # fmt: skip
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any("code: accuracy constant over its window" in t for t in texts)
+    labels = {c.get_label() for c in fig.axes[0].collections}
+    assert "code" not in labels and "math" in labels
+
+
+def test_table1_renders_the_configured_window(tables, monkeypatch, tmp_path):
+    # the other window's rows first: the rendered cells must still be the configured window's
+    reordered = tables["correlations"].sort_values("primary", kind="stable")
+    fig = drawn_figure(monkeypatch, lambda c, png, pdf: correlation.table1_correlations(
+        c, tmp_path / "t.csv", png, pdf), reordered)  # fmt: skip
+    title = fig.axes[0].get_title()
+    assert "last 5 checkpoints" in title and "within-domain z" in title
+    primary = stats.primary_rows(reordered)
+    # routing entropy (the last row) differs in sign between the fixture's two windows
+    code = primary[(primary["domain"] == "code") & (primary["predictor"] == "routing_entropy")]
+    cell = fig.axes[0].tables[0].get_celld()[(len(stats.PREDICTORS), 0)].get_text().get_text()
+    assert cell.startswith(f"{code['pearson_r'].iloc[0]:+.2f}")
 
 
 def test_degenerate_inputs_render_a_note_instead_of_failing(tables, tmp_path):

@@ -1,5 +1,5 @@
 """Lab pretraining options on a tiny model: answer-only loss span, the Grokfast filter, the
-dense accuracy probe; and the memorization loss on the answer span."""
+dense accuracy probe, the pathway monitor; and the memorization loss on the answer span."""
 
 import math
 
@@ -11,7 +11,8 @@ from grokpath.corpus import write_corpus
 from grokpath.errors import GrokpathError
 from grokpath.lab_model import init_lab_model
 from grokpath.lab_sweep import apply_override
-from grokpath.pretrain import pretrain, probe_steps, training_tensors, weight_decay
+from grokpath.monitor import MONITOR_TABLE_COLUMNS
+from grokpath.pretrain import learning_rate, monitor_steps, pretrain, probe_steps, training_tensors, weight_decay
 from grokpath.sample_loss import per_sample_nll
 from grokpath.tokenizer import build_tokenizer
 from grokpath.tokens import answer_starts, encode_samples
@@ -80,12 +81,51 @@ def test_probe_runs_at_every_log_step_and_checkpoint():
     assert probe_steps({"log_every": 4}, [6, 10], 10) == {4, 8, 6, 10}
 
 
-def run_tiny(corpus, tokenizer, **train):
+def test_monitor_runs_at_the_probe_steps_of_its_interval():
+    assert monitor_steps({"log_every": 4, "monitor_every": 8}, [6, 10], 20) == {8, 16, 6, 10, 20}
+    assert monitor_steps({"log_every": 4, "monitor_every": 8}, [6, 10], 20) <= probe_steps({"log_every": 4}, [6, 10], 20)
+    with pytest.raises(GrokpathError, match=r"pretrain.monitor_every \(6\) must be a positive multiple of pretrain.log_every \(4\)"):
+        monitor_steps({"log_every": 4, "monitor_every": 6}, [6, 10], 20)
+
+
+def run_tiny(corpus, tokenizer, monitor_output=None, monitor_settings=None, **train):
     log_df, probe = pretrain(
         corpus_dir=str(corpus), tokenizer=tokenizer, domains=list(DOMAINS), model_cfg=MODEL,
         train_cfg={**TRAIN, **train}, save_steps=[6, 10], checkpoint_dirs={}, seed=3, device="cpu",
+        monitor_output=monitor_output, monitor_settings=monitor_settings,
     )
     return log_df, probe
+
+
+MONITOR = {"threshold": 0.7, "weights": "scores", "batch_size": 4, "max_length": 32, "max_pairs": 20,
+           "consistency_min_cos": 0.05}
+
+
+def test_monitor_leaves_training_identical_and_writes_its_table(corpus, tokenizer, tmp_path):
+    # log every step: the losses compared step by step; the monitor every 4 steps and at the
+    # checkpoints 6 and 10
+    train = {"log_every": 1, "monitor_every": 4, "monitor_samples": 6, "loss_span": "answer"}
+    plain_log, plain_probe = run_tiny(corpus, tokenizer, **train)
+    output = tmp_path / "train" / "monitor.parquet"
+    output.parent.mkdir()
+    log_df, probe = run_tiny(corpus, tokenizer, monitor_output=output, monitor_settings=MONITOR, **train)
+    columns = ["step", "loss", "aux_loss", "lr", "weight_decay", "tokens"]
+    assert list(log_df["step"]) == list(range(1, 11))
+    pd.testing.assert_frame_equal(log_df[columns], plain_log[columns])  # bit for bit
+    pd.testing.assert_frame_equal(probe, plain_probe)
+
+    table = pd.read_parquet(output)
+    assert list(table.columns) == MONITOR_TABLE_COLUMNS
+    assert sorted(table["step"].unique()) == [4, 6, 8, 10]
+    assert set(table["step"]) <= set(probe["step"])  # every monitor step has probe accuracy
+    assert set(table["domain"]) == {"math", "code", "all"} and set(table["group"]) == {"all"}
+    assert set(table["layer"]) == {"all", "0", "1"}
+    assert {"edit_distance_char", "consistency_norm_mean_cos", "routing_entropy", "probe_loss"} <= set(table["metric"])
+    loss = table[(table["metric"] == "probe_loss") & (table["domain"] != "all")]
+    assert (loss["n"] == 6).all() and loss["value"].gt(0).all()  # monitor_samples per domain
+    assert not (tmp_path / "train" / ".monitor.parquet.parts").exists()
+    with pytest.raises(GrokpathError, match="monitor settings: unknown dtype"):
+        run_tiny(corpus, tokenizer, monitor_output=tmp_path / "x.parquet", monitor_settings={"dtype": "auto"}, **train)
 
 
 def test_dense_probe_table(corpus, tokenizer):
@@ -117,6 +157,13 @@ def test_sweep_overrides_set_nested_keys():
         apply_override(config, "nope.x=1")
 
 
+def test_learning_rate_warms_up_then_follows_its_schedule():
+    schedule = [{"step": 30, "lr": 0.5}, {"step": 20, "lr": 4.0}]
+    assert [learning_rate(s, 2.0, 10, schedule) for s in (0, 5, 10, 19, 20, 29, 30, 99)] == [
+        0.0, 1.0, 2.0, 2.0, 4.0, 4.0, 0.5, 0.5]
+    assert learning_rate(50, 2.0, 10, None) == learning_rate(50, 2.0, 10) == 2.0
+
+
 def test_weight_decay_schedule_switches_at_its_steps():
     cfg = {"weight_decay": 1.0, "weight_decay_schedule": [{"step": 20, "weight_decay": 0.5}, {"step": 10, "weight_decay": 3.0}]}
     assert [weight_decay(s, cfg) for s in (1, 9, 10, 19, 20, 99)] == [1.0, 1.0, 3.0, 3.0, 0.5, 0.5]
@@ -145,3 +192,32 @@ def test_sweep_verdict_reads_the_probe_at_the_given_steps():
     verdict = probe_verdict(probe, {"math": 0.0}, [100, 200, 300]).iloc[0]
     assert (verdict["t_fit"], verdict["t_gen50"], verdict["final_gain"]) == (200, 300, 0.8)
     assert verdict["late"] and verdict["generalizes"]
+
+
+def test_a_diverging_loss_stops_pretraining_before_any_later_checkpoint(corpus, tokenizer, tmp_path, monkeypatch):
+    """A NaN loss at step 7 (forced): the step-6 checkpoint exists, none after it, and the error
+    names step 7 and the last finite loss (step 6's, from the log of an identical healthy run)."""
+    import grokpath.pretrain as pretrain_module
+
+    healthy, _ = run_tiny(corpus, tokenizer, log_every=1)
+    real = pretrain_module.compiled_for_training
+
+    def nan_from_step_7(model, train_cfg):
+        forward, calls = real(model, train_cfg), [0]
+
+        def patched(**kwargs):
+            out = forward(**kwargs)
+            calls[0] += 1
+            if calls[0] >= 7:
+                out.loss = out.loss * float("nan")
+            return out
+
+        return patched
+
+    monkeypatch.setattr(pretrain_module, "compiled_for_training", nan_from_step_7)
+    dirs = {6: str(tmp_path / "step6"), 10: str(tmp_path / "step10")}
+    last = healthy.set_index("step").loc[6, "loss"]
+    with pytest.raises(GrokpathError, match=rf"non-finite loss at step 7 \(last finite loss {last:.4f} at step 6\)"):
+        pretrain(corpus_dir=str(corpus), tokenizer=tokenizer, domains=list(DOMAINS), model_cfg=MODEL,
+                 train_cfg=TRAIN, save_steps=[6, 10], checkpoint_dirs=dirs, seed=3, device="cpu")  # fmt: skip
+    assert (tmp_path / "step6").is_dir() and not (tmp_path / "step10").exists()

@@ -61,10 +61,10 @@ def test_claims_report_the_numbers(inputs):
     delay = next(c for k, c in claims.items() if "delay grows" in k)
     assert "200->600, 300->700, 500->1000" in delay.ours
     fig7 = next(c for k, c in claims.items() if k.startswith("Fig 7"))
-    pooled = inputs.correlations[inputs.correlations["domain"] == stats.POOLED].set_index(
-        "predictor"
-    )
+    rows = stats.primary_rows(inputs.correlations)
+    pooled = rows[rows["domain"] == stats.POOLED].set_index("predictor")
     assert f"edit_distance {pooled.loc['edit_distance', 'r2']:.2f}" in fig7.ours
+    assert fig7.ours.startswith("within-domain z: ")
     assert "edit_distance 0.91" in fig7.paper
 
 
@@ -113,7 +113,7 @@ def test_markdown_lists_every_claim_and_table1(inputs):
     assert text.count("**holds**") + text.count("**does not hold**") + text.count(
         "**not measurable**"
     ) == len(claims)
-    assert "rule text" in text and "| pooled | edit_distance | 12 |" in text
+    assert "rule text" in text and f"| {stats.POOLED} | edit_distance | 10 |" in text
     table = [line for line in text.splitlines() if line.startswith("| Fig 13")]
     assert len(table) == 1 and table[0].count("|") == 6  # pipes inside cells are escaped
 
@@ -135,3 +135,60 @@ def test_grokking_verdict_says_why_not_and_copes_without_a_probe(inputs):
     assert "Staggered: no (fewer than two domains grok; run of 1000 steps)" in text
     absent = S.summary_markdown(dataclasses.replace(inputs, grokking=None), [], "rule text")
     assert "Not measurable here" in absent
+
+
+def test_markdown_shows_both_windows(inputs):
+    text = S.summary_markdown(inputs, S.build_claims(inputs, THRESHOLDS), "rule text")
+    assert "Configured window: `paper`" in text
+    # math: paper window = the last five steps, rise window from 500 (fixture accuracy)
+    assert "| math | 600, 700, 800, 900, 1000 | 500, 600, 700, 800, 900, 1000 |" in text
+    assert "| math | edit_distance | 5 |" in text  # Table 1 over the configured window
+    other = text[text.index("## Table 1 over the other window"):]
+    assert "Window `rise` (checkpoints: code 6, math 6)" in other
+    rise = inputs.correlations[(inputs.correlations["window"] == "rise")
+                               & (inputs.correlations["domain"] == stats.POOLED)]  # fmt: skip
+    r2 = rise.set_index("predictor").loc["edit_distance", "r2"]
+    pooled_r = rise.set_index("predictor").loc["edit_distance", "pearson_r"]
+    assert f"| {pooled_r:+.2f} | {r2:.2f} |" in other
+
+
+def test_verdicts_read_the_configured_window_only(inputs):
+    """Flipping the other window's correlations changes no verdict; flipping the configured
+    window's flips the sign claims."""
+    table = inputs.correlations
+    other = ~table["primary"]
+    flipped_other = table.assign(pearson_r=table["pearson_r"].where(~other, -table["pearson_r"]),
+                                 r2=table["r2"].where(~other, 0.0))  # fmt: skip
+    assert verdicts(dataclasses.replace(inputs, correlations=flipped_other)) == verdicts(inputs)
+    flipped = table.assign(pearson_r=table["pearson_r"].where(other, -table["pearson_r"]))
+    claim = S.table1_sign(dataclasses.replace(inputs, correlations=flipped), "edit_distance", -1,
+                          THRESHOLDS)  # fmt: skip
+    assert claim.verdict == S.FAILS
+
+
+def test_markdown_names_domains_left_out_of_the_pool(inputs):
+    table = inputs.correlations
+    pooled = (table["domain"] == stats.POOLED) & table["primary"]
+    marked = table.assign(left_out=table["left_out"].where(~pooled, "code: no accuracy rise"))
+    text = S.table1_markdown(marked)
+    assert "- edit_distance: left out of the pool: code: no accuracy rise" in text
+    assert "left out" not in S.table1_markdown(table)
+    assert "| BCa |" in text or "| percentile |" in text
+
+
+def test_dense_correlations_section_lists_each_domain_and_metric():
+    import pandas as pd
+
+    from grokpath.summary import dense_markdown
+
+    dense = pd.DataFrame({
+        "domain": ["math", "math", "code"], "metric": ["edit_distance_char", "probe_loss", "edit_distance_char"],
+        "t_fit": pd.array([400, 400, None], dtype="Int64"), "first_step": pd.array([400, 400, None], dtype="Int64"),
+        "last_step": pd.array([2400, 2400, None], dtype="Int64"), "n": [41, 41, 0],
+        "pearson_r": [-0.8123, 0.5, float("nan")], "spearman_r": [-0.75, 0.4, float("nan")],
+    })  # fmt: skip
+    text = dense_markdown(dense)
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    assert "-0.81 (-0.75)" in rows["math"] and "400-2400" in rows["math"] and "| 41 |" in rows["math"]
+    assert rows["code"].startswith("| code | - | - | 0 |")
+    assert "Not measurable" in dense_markdown(None)

@@ -1,37 +1,45 @@
-"""Rule summary: results/{run}/summary.md, each paper claim beside this run's measurement.
+"""Rule summary: results/{run}/summary.md, each paper claim beside this run's measurement, and
+the claims as a table (output claims: analysis/claims.parquet, grokpath.summary.CLAIM_COLUMNS).
 
 Inputs: correlations, nested, accuracy (analysis/), groups, generalization, contamination,
 matches, edit_distance, consistency, routing, loss_baselines, toy, and the ablation tables
 (threshold_tables, eps_tables, delta_tables, listed in the order of the matching params), and
-grokking (analysis/grokking.parquet; lab checkpoints only, absent at paper scale).
+grokking (analysis/grokking.parquet) and dense (analysis/dense_correlations.parquet): lab
+checkpoints only, absent at paper scale.
 Params: run, delta, fig2_domain, cross_domains, fig4_groups, fig5_group, fig6_groups,
 thresholds, eps_factors, deltas, strong_r, weak_r, alpha, rise_fraction, min_gain, min_checkpoints.
 """
 
 from grokpath.contamination import CONTAMINATION_COLUMNS
+from grokpath.dense_correlations import DENSE_CORRELATION_COLUMNS
 from grokpath.entry import as_list, run
 from grokpath.figures.pathways import resolve_groups
 from grokpath.figures.render import GROUP_COLUMNS, metrics, paired
 from grokpath.generalization import GENERALIZATION_COLUMNS
 from grokpath.lab_verdict import TABLE_COLUMNS as GROKKING_COLUMNS
 from grokpath.matching import MATCH_COLUMNS
-from grokpath.stats import CORRELATION_COLUMNS, NESTED_COLUMNS, window_rule_text
+from grokpath.stats import (
+    ACCURACY_COLUMNS,
+    CORRELATION_COLUMNS,
+    NESTED_COLUMNS,
+    window_rule_text,
+)
 from grokpath.summary import (
     SummaryInputs,
     Thresholds,
     build_claims,
+    claims_table,
     summary_markdown,
     write_summary,
 )
-from grokpath.tableio import read_parquet
+from grokpath.tableio import read_parquet, write_parquet
 from grokpath.theory import TOY_COLUMNS
-
-ACCURACY_COLUMNS = ["domain", "step", "accuracy", "n_items", "in_window", "rise_found"]
 
 
 def main(args: dict) -> None:
     groups = read_parquet(args["groups"], GROUP_COLUMNS)
     verdicts = as_list(args.get("grokking"))  # empty at paper scale
+    dense = as_list(args.get("dense"))  # empty at paper scale: no pathway monitor
     fig5 = resolve_groups(args["fig5_group"], groups, 1)
     inputs = SummaryInputs(
         run=str(args["run"]),
@@ -59,12 +67,15 @@ def main(args: dict) -> None:
         eps_ablation={v: metrics(p) for v, p in paired(args, "eps_tables", "eps_factors")},
         delta_ablation={v: metrics(p) for v, p in paired(args, "delta_tables", "deltas")},
         grokking=read_parquet(verdicts[0], GROKKING_COLUMNS) if verdicts else None,
+        dense=read_parquet(dense[0], DENSE_CORRELATION_COLUMNS) if dense else None,
     )
     thresholds = Thresholds(float(args["strong_r"]), float(args["weak_r"]), float(args["alpha"]))
     rule = window_rule_text(
         float(args["rise_fraction"]), float(args["min_gain"]), int(args["min_checkpoints"])
     )
-    write_summary(summary_markdown(inputs, build_claims(inputs, thresholds), rule), args["summary"])
+    claims = build_claims(inputs, thresholds)
+    write_parquet(claims_table(claims), args["claims"])
+    write_summary(summary_markdown(inputs, claims, rule), args["summary"])
 
 
 run(main, globals())

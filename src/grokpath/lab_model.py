@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from transformers import OlmoeConfig, OlmoeForCausalLM
 
+INIT_STD = 0.02  # transformers' default initializer_range for OLMoE
+
 
 def olmoe_config(model: dict, vocab_size: int, pad_id: int, eos_id: int) -> OlmoeConfig:
     return OlmoeConfig(
@@ -24,6 +26,9 @@ def olmoe_config(model: dict, vocab_size: int, pad_id: int, eos_id: int) -> Olmo
         eos_token_id=eos_id,
         bos_token_id=None,
         tie_word_embeddings=False,
+        # A larger initial weight scale puts training in the memorizing (lazy) regime first;
+        # weight decay then shrinks the weights toward where the rule is learned (Omnigrok).
+        initializer_range=INIT_STD * model.get("init_scale", 1.0),
     )
 
 

@@ -63,12 +63,17 @@ def _first_step(series: pd.Series, level: float) -> int | None:
     return int(reached.index[0]) if len(reached) else None
 
 
+def fit_step(train_accuracy: pd.Series, fit_accuracy: float = FIT_ACCURACY) -> int | None:
+    """t_fit: the first step (index) whose training accuracy is >= fit_accuracy (None: never)."""
+    return _first_step(train_accuracy.sort_index(), fit_accuracy)
+
+
 def _domain_verdict(domain, train: pd.Series, test: pd.Series, t_star: pd.Series,
                     chance: float, fit_accuracy: float) -> dict:  # fmt: skip
     """train, test: accuracy indexed by checkpoint step (sorted)."""
     test_gain = gain(test, chance)
     final_gain = float(test_gain.iloc[-1])
-    t_fit = _first_step(train, fit_accuracy)
+    t_fit = fit_step(train, fit_accuracy)
     gain_at_fit = float(test_gain[t_fit]) if t_fit is not None else np.nan
     t_gen50 = _first_step(test_gain, final_gain / 2) if final_gain > 0 else None
     t_mem50 = half_memorized_step(t_star)

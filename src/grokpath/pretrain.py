@@ -1,9 +1,13 @@
 """Pretraining the lab model on the generated corpus, saving HF checkpoints along the way.
 
 Tables: `train/log.parquet` (step, loss, aux_loss, lr, weight_decay, tokens, elapsed_s at every
-log step) and
+log step),
 `train/probe.parquet` (step, domain, split train|test, n, accuracy, checkpoint: whether the step
-is a saved checkpoint), the accuracy probe at every log step and checkpoint.
+is a saved checkpoint), the accuracy probe at every log step and checkpoint, and, when
+`pretrain()` gets a `monitor_output`, `train/monitor.parquet`: the pathway monitor
+(`grokpath.monitor`; `grokpath.monitor.MONITOR_TABLE_COLUMNS`) on `pretrain.monitor_samples`
+seeded training samples per domain, every `pretrain.monitor_every` steps and at every checkpoint
+(the probe's schedule at that interval, so each monitor step has probe rows).
 
 The schedule is linear warm-up then a constant learning rate: the paper's memorization rule
 (loss within delta of the FINAL loss at every later checkpoint) needs a flat tail, and a
@@ -27,6 +31,7 @@ from grokpath.balance import RouterBalance
 from grokpath.checkpoints import CHECKPOINT_META
 from grokpath.errors import GrokpathError
 from grokpath.lab_model import init_lab_model
+from grokpath.monitor import DEFAULT_EVERY_N_STEPS, DEFAULT_PROBE_SAMPLES, PathwayMonitor, draw_probe_samples
 from grokpath.probe import probe_accuracy
 from grokpath.tableio import atomic_dir, read_jsonl, write_parquet
 from grokpath.tokens import answer_starts, encode_samples, resolve_device
@@ -73,8 +78,18 @@ def training_tensors(
     return ids, attention, labels
 
 
-def learning_rate(step: int, peak: float, warmup_steps: int) -> float:
-    return peak * min(1.0, step / max(1, warmup_steps))
+def learning_rate(step: int, peak: float, warmup_steps: int, schedule=None) -> float:
+    """Linear warm-up to `peak`, then `peak`, replaced from each `lr_schedule` entry's step on.
+
+    With AdamW a larger learning rate runs the same dynamics in fewer steps (the step size and
+    the decoupled weight decay both scale with it), so raising it after the fit buys
+    generalization time inside the demo's step budget.
+    """
+    value = peak * min(1.0, step / max(1, warmup_steps))
+    for change in sorted(schedule or [], key=lambda c: c["step"]):
+        if step >= change["step"]:
+            value = change["lr"]
+    return value
 
 
 def weight_decay(step: int, train_cfg: dict) -> float:
@@ -88,6 +103,36 @@ def weight_decay(step: int, train_cfg: dict) -> float:
         if step >= change["step"]:
             value = change["weight_decay"]
     return value
+
+
+class DivergenceWatch:
+    """Remembers, on the device, the first step with a non-finite loss and the last finite loss.
+
+    Recording costs no host sync (a `.item()` every step would stall the step); `check()` syncs
+    once and stops pretraining with one line, and is called before every log row and checkpoint,
+    so nothing of a diverged model is written.
+    """
+
+    def __init__(self, device):
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        self.last_step = torch.zeros((), dtype=torch.long, device=device)
+        self.last_loss = torch.full((), float("nan"), device=device)
+
+    def record(self, step: int, loss: torch.Tensor, logged: torch.Tensor) -> None:
+        """`loss` is what is trained on (checked); `logged` the training log's loss (reported)."""
+        finite, healthy = torch.isfinite(loss.detach()), self.first_bad < 0
+        self.first_bad = torch.where(healthy & ~finite, step, self.first_bad)
+        keep = healthy & finite
+        self.last_step = torch.where(keep, step, self.last_step)
+        self.last_loss = torch.where(keep, logged.detach().float(), self.last_loss)
+
+    def check(self) -> None:
+        bad = int(self.first_bad)
+        if bad >= 0:
+            last = (f"last finite loss {float(self.last_loss):.4f} at step {int(self.last_step)}"
+                    if int(self.last_step) > 0 else "no finite loss before it")  # fmt: skip
+            raise GrokpathError(f"pretraining diverged: non-finite loss at step {bad} ({last}); "
+                                "no checkpoint written from that step on")  # fmt: skip
 
 
 def save_checkpoint(model, tokenizer, dest: Path, step: int) -> None:
@@ -112,6 +157,39 @@ def probe_steps(train_cfg: dict, save_steps: list[int], total: int) -> set[int]:
     jump happens) and at every checkpoint (the rows the grokking verdict reads)."""
     every = train_cfg["log_every"]
     return set(range(every, total + 1, every)) | set(save_steps) | {total}
+
+
+def monitor_steps(train_cfg: dict, save_steps: list[int], total: int) -> set[int]:
+    """The pathway monitor's steps: the accuracy probe's schedule (`probe_steps`) at
+    `pretrain.monitor_every` instead of `log_every`, a subset of the probe's steps (monitor_every
+    must be a multiple of log_every): every monitor step has train and test accuracy beside it."""
+    every, log_every = train_cfg.get("monitor_every", DEFAULT_EVERY_N_STEPS), train_cfg["log_every"]
+    if every < 1 or every % log_every:
+        raise GrokpathError(
+            f"pretrain.monitor_every ({every}) must be a positive multiple of pretrain.log_every "
+            f"({log_every}): the monitor runs at the accuracy probe's steps"
+        )
+    return probe_steps({**train_cfg, "log_every": every}, save_steps, total)
+
+
+# The PathwayMonitor arguments `pretrain(monitor_settings=...)` takes (config `pretrain.monitor_pathways`, the keys of `pathways:`).
+MONITOR_SETTINGS = ("threshold", "weights", "batch_size", "max_length", "max_pairs", "consistency_min_cos")
+
+
+def lab_monitor(model, tokenizer, corpus: CorpusSplits, train_cfg: dict, settings: dict, seed: int,
+                output) -> PathwayMonitor:  # fmt: skip
+    """The monitor of the lab pretraining: `pretrain.monitor_samples` training samples per domain
+    drawn with the config seed, the probe's loss over `pretrain.loss_span`, the pathway settings
+    of the offline rules (`settings`: MONITOR_SETTINGS, from `pretrain.monitor_pathways`)."""
+    unknown = sorted(set(settings) - set(MONITOR_SETTINGS))
+    if unknown:
+        raise GrokpathError(f"monitor settings: unknown {', '.join(unknown)}; "
+                            f"expected some of {', '.join(MONITOR_SETTINGS)}")  # fmt: skip
+    samples = draw_probe_samples(corpus.train, train_cfg.get("monitor_samples", DEFAULT_PROBE_SAMPLES), seed)
+    return PathwayMonitor(
+        model, samples, tokenizer, every_n_steps=train_cfg.get("monitor_every", DEFAULT_EVERY_N_STEPS),
+        output=output, seed=seed, loss_span=train_cfg.get("loss_span", "all"), **settings,
+    )
 
 
 class GradientFilter:
@@ -157,9 +235,15 @@ def pretrain(
     device: str = "auto",
     threads: int = 1,
     on_probe=None,
+    monitor_output: str | Path | None = None,
+    monitor_settings: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train to the last of `save_steps`, saving a checkpoint at every step in `checkpoint_dirs`;
-    returns (log, probe) tables. `on_probe(rows)` sees each probe's rows as they come (sweeps)."""
+    returns (log, probe) tables. `on_probe(rows)` sees each probe's rows as they come (sweeps).
+
+    With `monitor_output`, the pathway monitor (`lab_monitor`, `monitor_settings`) runs on the
+    eager model at `monitor_steps` and its table is written there when training ends; it does
+    not change training (same losses step by step; tests/test_pretrain.py)."""
     torch.set_num_threads(max(1, threads))
     dev = resolve_device(device)
     corpus = load_corpus(corpus_dir, domains)
@@ -181,17 +265,25 @@ def pretrain(
     probes = probe_rows(corpus, train_cfg["probe_samples"], seed)
     total = max(save_steps)
     probe_at = probe_steps(train_cfg, save_steps, total)
+    monitor, monitor_at = None, set()
+    if monitor_output is not None:
+        monitor_at = monitor_steps(train_cfg, save_steps, total)
+        # the eager module: a compiled training forward keeps its graphs (no recompiles)
+        monitor = lab_monitor(model, tokenizer, corpus, train_cfg, dict(monitor_settings or {}), seed,
+                              monitor_output)  # fmt: skip
     log_rows, probe_table = [], []
     order = torch.randperm(len(samples), generator=generator)
     cursor, tokens_seen, start = 0, 0, time.perf_counter()
     bar = tqdm(range(1, total + 1), desc="pretrain", unit="step", mininterval=2.0)
+    divergence = DivergenceWatch(dev)
     for step in bar:
         if cursor + batch_size > len(order):
             order, cursor = torch.randperm(len(samples), generator=generator), 0
         index = order[cursor : cursor + batch_size]
         cursor += batch_size
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, train_cfg["lr"], train_cfg["warmup_steps"])
+            group["lr"] = learning_rate(step, train_cfg["lr"], train_cfg["warmup_steps"],
+                                        train_cfg.get("lr_schedule"))  # fmt: skip
             group["weight_decay"] = weight_decay(step, train_cfg)
         model.train()
         batch_ids, batch_mask, batch_labels = ids[index].to(dev), attention[index].to(dev), labels[index].to(dev)
@@ -206,8 +298,10 @@ def pretrain(
         if train_cfg["grad_clip"]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
         optimizer.step()
+        divergence.record(step, loss, out.loss)
         tokens_seen += int(batch_mask.sum())
-        if step % train_cfg["log_every"] == 0 or step == total:
+        if step % train_cfg["log_every"] == 0 or step == total or step in checkpoint_dirs:
+            divergence.check()  # before anything of a diverged model is logged or saved
             elapsed = time.perf_counter() - start
             log_rows.append({
                 "step": step, "loss": out.loss.item(), "aux_loss": aux_loss.item(),
@@ -227,7 +321,14 @@ def pretrain(
                 summary = " ".join(f"{r['domain']}/{r['split']}={r['accuracy']:.2f}" for r in rows)
                 log.info("step %d: loss %.4f, %.1f steps/s, %.0f tokens/s; probe %s", step, out.loss.item(),
                          step / (time.perf_counter() - start), tokens_seen / (time.perf_counter() - start), summary)
+        if monitor is not None and step in monitor_at:
+            monitor.measure(step)
     balance.remove()
+    if monitor is not None:
+        monitor.close()
+        elapsed = time.perf_counter() - start
+        log.info("monitor: %d steps, %.1f s of %.1f s (%.1f %%) -> %s", len(monitor_at), monitor.seconds,
+                 elapsed, 100 * monitor.seconds / max(elapsed, 1e-9), monitor_output)  # fmt: skip
     return pd.DataFrame(log_rows), pd.DataFrame(probe_table, columns=PROBE_COLUMNS)
 
 

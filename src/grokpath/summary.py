@@ -5,11 +5,14 @@ absent at this scale) - and the numbers behind it. The verdict rules are written
 claim; the thresholds they use (`strong_r`, `weak_r`, `alpha`) come from config `analysis.summary`.
 Above the claims, the lab verdict (analysis/grokking.parquet, grokpath.lab_verdict): does this run
 memorize before it generalizes, per domain?
+Correlation claims read the configured checkpoint window (the `primary` rows of the correlation
+table; pooled rows pool within-domain z-scores, grokpath.stats); the markdown also shows Table 1
+over the other window, compactly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -35,6 +38,7 @@ from grokpath.stats import (
     PREDICTORS,
     pearson,
     post_memorization_trend,
+    primary_rows,
     quadratic_trend,
     spearman,
 )
@@ -51,6 +55,11 @@ class Claim:
     paper: str
     ours: str
     verdict: str
+    claim_id: str = ""  # stable across runs and seeds (build_claims sets it): joins seeds' claims
+
+
+# analysis/claims.parquet: one row per claim (`measured` is the summary's "ours")
+CLAIM_COLUMNS = ["claim_id", "figure", "claim", "paper", "measured", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class SummaryInputs:
     eps_ablation: dict[str, pd.DataFrame] = field(default_factory=dict)
     delta_ablation: dict[str, pd.DataFrame] = field(default_factory=dict)
     grokking: pd.DataFrame | None = None  # lab_verdict.TABLE_COLUMNS; None without a probe
+    dense: pd.DataFrame | None = None  # dense_correlations columns; None without the lab monitor
 
 
 def _fmt(value: float, digits: int = 2) -> str:
@@ -273,7 +283,9 @@ def early_layers_drop(inputs: SummaryInputs) -> Claim:
 
 
 def _rise_domains(correlations: pd.DataFrame) -> pd.DataFrame:
-    return correlations[(correlations["domain"] != POOLED) & correlations["rise_found"]]
+    """Per-domain rows of the configured window, domains with an accuracy rise only."""
+    rows = primary_rows(correlations)
+    return rows[(rows["domain"] != POOLED) & rows["rise_found"].astype(bool)]
 
 
 def table1_sign(inputs: SummaryInputs, predictor: str, sign: int, thresholds: Thresholds) -> Claim:
@@ -317,11 +329,13 @@ def loss_is_weaker(inputs: SummaryInputs) -> Claim:
 
 
 def fig7_r2(inputs: SummaryInputs) -> Claim:
-    """Holds when the pooled R^2 of distance and consistency both exceed every loss row's."""
-    pooled = inputs.correlations[inputs.correlations["domain"] == POOLED].set_index("predictor")
+    """Holds when the pooled R^2 (within-domain z-scores, configured window) of distance and
+    consistency both exceed every loss row's."""
+    rows = primary_rows(inputs.correlations)
+    pooled = rows[rows["domain"] == POOLED].set_index("predictor")
     r2 = {p: float(pooled["r2"].get(p, np.nan)) for p in FIG7_PREDICTORS}
     paper = ", ".join(f"{p} {v:.2f}" for p, v in PAPER_FIG7_R2.items())
-    ours = ", ".join(f"{p} {v:.2f}" for p, v in r2.items())
+    ours = "within-domain z: " + ", ".join(f"{p} {v:.2f}" for p, v in r2.items())
     claim = "pathway metrics fit accuracy better than loss (R^2)"
     if not np.isfinite(r2["edit_distance"]) or not np.isfinite(r2["consistency"]):
         return Claim("Fig 7", claim, paper, ours, UNMEASURABLE)
@@ -331,8 +345,8 @@ def fig7_r2(inputs: SummaryInputs) -> Claim:
 
 
 def metric_adds_to_loss(inputs: SummaryInputs, thresholds: Thresholds) -> Claim:
-    """Beyond the paper. Holds when, pooled, adding edit distance to training loss improves the
-    fit significantly (nested F-test p < alpha)."""
+    """Beyond the paper. Holds when, pooled (within-domain z-scores), adding edit distance to
+    training loss improves the fit significantly (nested F-test p < alpha)."""
     rows = inputs.nested[(inputs.nested["domain"] == POOLED)]
     claim = "(beyond the paper) a pathway metric adds to training loss in predicting accuracy"
     parts = [
@@ -350,7 +364,7 @@ def metric_adds_to_loss(inputs: SummaryInputs, thresholds: Thresholds) -> Claim:
         "F-test",
         claim,
         "not tested in the paper",
-        "pooled: " + "; ".join(parts),
+        "pooled within-domain z: " + "; ".join(parts),
         HOLDS if ok else FAILS,
     )
 
@@ -436,7 +450,46 @@ def lora_rank_claim() -> Claim:
     )
 
 
+# build_claims' order; an id names the claim, never its position, so add new ones anywhere
+CLAIM_IDS = [
+    "fig1_leap_after_memorization",
+    "fig2_positive_delays",
+    "fig2_delay_grows",
+    "fig4_rise_then_fall",
+    "fig4_distance_falls_after_memorization",
+    "fig4_loss_flat_after_memorization",
+    "fig5_early_layers_drop",
+    "fig6_consistency_rises_after_memorization",
+    "table1_edit_distance_negative",
+    "table1_consistency_positive",
+    "table1_loss_is_weaker",
+    "fig7_r2",
+    "fig7_metric_adds_to_loss",
+    "nanomoe_correlations",
+    "fig9_threshold_ablation",
+    "fig10_eps_ablation",
+    "fig11_delta_ablation",
+    "fig12_cross_domain_no_trend",
+    "fig13_entropy_is_not_distance",
+    "fig8_theory_toy",
+    "lora_rank",
+]
+
+
 def build_claims(inputs: SummaryInputs, thresholds: Thresholds) -> list[Claim]:
+    claims = _claims(inputs, thresholds)
+    if len(claims) != len(CLAIM_IDS):
+        raise AssertionError(f"{len(claims)} claims for {len(CLAIM_IDS)} ids: update CLAIM_IDS")
+    return [c if c.claim_id else replace(c, claim_id=i) for c, i in zip(claims, CLAIM_IDS)]
+
+
+def claims_table(claims: list[Claim]) -> pd.DataFrame:
+    """CLAIM_COLUMNS, one row per claim in summary order (analysis/claims.parquet)."""
+    rows = [[c.claim_id, c.figure, c.claim, c.paper, c.ours, c.verdict] for c in claims]
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS).astype(str)
+
+
+def _claims(inputs: SummaryInputs, thresholds: Thresholds) -> list[Claim]:
     return [
         leap_after_memorization(inputs),
         positive_delays(inputs),
@@ -497,31 +550,66 @@ def claims_markdown(claims: list[Claim]) -> str:
 
 
 def table1_markdown(correlations: pd.DataFrame) -> str:
+    """The configured window's rows, per domain and pooled (within-domain z)."""
     lines = [
-        "| domain | predictor | n | Pearson r [95% boot. CI] (p) | Spearman rho (p) | R^2 | LOO R^2 |",
-        "|---|---|---|---|---|---|---|",
+        "| domain | predictor | n | Pearson r [95% boot. CI] (p) | CI method | Spearman rho (p) "
+        "| R^2 | LOO R^2 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     order = {p.name: i for i, p in enumerate(PREDICTORS)}
-    rows = correlations.assign(_order=correlations["predictor"].map(order))
+    rows = primary_rows(correlations)
+    rows = rows.assign(_order=rows["predictor"].map(order))
     for r in rows.sort_values(["domain", "_order"]).itertuples():
         lines.append(
             f"| {r.domain} | {r.predictor} | {r.n_checkpoints} | {_fmt(r.pearson_r)} "
             f"[{_fmt(r.pearson_ci_low)}, {_fmt(r.pearson_ci_high)}] (p={r.pearson_p:.2g}) | "
-            f"{_fmt(r.spearman_rho)} (p={r.spearman_p:.2g}) | {r.r2:.2f} | {r.loo_r2:.2f} |"
+            f"{r.pearson_ci_method} | {_fmt(r.spearman_rho)} (p={r.spearman_p:.2g}) | "
+            f"{r.r2:.2f} | {r.loo_r2:.2f} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _left_out_lines(rows))
+
+
+def _left_out_lines(rows: pd.DataFrame) -> list[str]:
+    """Say which domains a pooled row leaves out, and why (no rise, or no spread to z-score)."""
+    pooled = rows[(rows["domain"] == POOLED) & (rows["left_out"] != "")]
+    notes = [f"- {r.predictor}: left out of the pool: {r.left_out}" for r in pooled.itertuples()]
+    return ["", *notes] if notes else []
+
+
+def other_window_markdown(correlations: pd.DataFrame) -> str:
+    """Pearson r per domain and pooled over the window not configured, R^2 pooled: compact."""
+    rows = correlations[~correlations["primary"].astype(bool)]
+    if rows.empty:
+        return "(no other window in the table)"
+    domains = sorted(d for d in rows["domain"].unique() if d != POOLED)
+    header = ["predictor", *(f"{d} r" for d in domains), "pooled r", "pooled R^2"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    cell = rows.set_index(["domain", "predictor"])
+    for predictor in (p.name for p in PREDICTORS):
+        values = [_fmt(cell.loc[(d, predictor), "pearson_r"]) for d in [*domains, POOLED]]
+        r2 = float(cell.loc[(POOLED, predictor), "r2"])
+        lines.append(f"| {predictor} | {' | '.join(values)} | {r2:.2f} |")
+    n = ", ".join(f"{d} {cell.loc[(d, PREDICTORS[0].name), 'n_checkpoints']}" for d in domains)
+    return f"Window `{rows['window'].iloc[0]}` (checkpoints: {n}).\n\n" + "\n".join(lines)
+
+
+def _steps(part: pd.DataFrame, column: str) -> str:
+    return ", ".join(str(s) for s in part.loc[part[column].astype(bool), "step"])
 
 
 def window_markdown(accuracy: pd.DataFrame) -> str:
+    """Per domain: both windows' steps, the accuracy over the configured one, and the flags."""
     lines = [
-        "| domain | window steps | accuracy over the window | rise found |",
-        "|---|---|---|---|",
+        "| domain | paper window steps | rise window steps | accuracy over the configured window "
+        "| rise found | rise starts after the paper window's first step |",
+        "|---|---|---|---|---|---|",
     ]
     for domain, part in accuracy.groupby("domain"):
-        window = part[part["in_window"]]
+        window = part[part["in_window"].astype(bool)]
         lines.append(
-            f"| {domain} | {', '.join(str(s) for s in window['step'])} | "
-            f"{', '.join(f'{a:.2f}' for a in window['accuracy'])} | {bool(part['rise_found'].all())} |"
+            f"| {domain} | {_steps(part, 'in_paper_window')} | {_steps(part, 'in_rise_window')} | "
+            f"{', '.join(f'{a:.2f}' for a in window['accuracy'])} | "
+            f"{bool(part['rise_found'].all())} | {bool(part['late_rise'].any())} |"
         )
     return "\n".join(lines)
 
@@ -571,6 +659,38 @@ def grokking_markdown(grokking: pd.DataFrame | None) -> str:
     return "\n\n".join([heading, count, "\n".join(lines), stagger, GROKKING_RULE])
 
 
+DENSE_METRICS = ("edit_distance_char", "consistency_norm_mean_cos", "consistency_mean_cos", "routing_entropy",
+                 "probe_loss")  # fmt: skip
+
+
+def dense_markdown(dense: pd.DataFrame | None) -> str:
+    """Each monitor metric vs the probe's test accuracy over every monitor step after the fit."""
+    heading = "## Dense correlations (pathway monitor, every monitor step after the fit)"
+    if dense is None or dense.empty:
+        return f"{heading}\n\nNot measurable here: no pathway monitor (lab pretraining only)."
+    shown = dense[dense["metric"].isin(DENSE_METRICS)]
+    metrics = [m for m in DENSE_METRICS if m in set(shown["metric"])]
+    lines = ["| domain | t_fit | steps | n | " + " | ".join(f"{m} r (rho)" for m in metrics) + " |",
+             "|---|---|---|---|" + "---|" * len(metrics)]  # fmt: skip
+    for domain, rows in shown.groupby("domain", sort=True):
+        by_metric = rows.set_index("metric")
+        first = rows.iloc[0]
+        cells = [f"{_fmt(by_metric.at[m, 'pearson_r'])} ({_fmt(by_metric.at[m, 'spearman_r'])})"
+                 if m in by_metric.index else "-" for m in metrics]  # fmt: skip
+        span = "-" if pd.isna(first["first_step"]) else f"{int(first['first_step'])}-{int(first['last_step'])}"
+        lines.append(f"| {domain} | {_step(first['t_fit'])} | {span} | {int(rows['n'].max())} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    note = ("Pearson r (Spearman rho) of each metric against the accuracy probe's test accuracy over "
+            "the monitor's steps from the domain's fit (first probe step with training accuracy >= "
+            "0.9) to the end; no p-values, since consecutive steps are autocorrelated. Beside the "
+            "ten-checkpoint Table 1 below, these use every monitor step.")  # fmt: skip
+    return "\n\n".join([heading, "\n".join(lines), note])
+
+
+def configured_window(accuracy: pd.DataFrame) -> str:
+    return str(accuracy["window"].iloc[0])
+
+
 def summary_markdown(inputs: SummaryInputs, claims: list[Claim], rule_text: str) -> str:
     counts = {v: sum(c.verdict == v for c in claims) for v in (HOLDS, FAILS, UNMEASURABLE)}
     return (
@@ -584,11 +704,16 @@ def summary_markdown(inputs: SummaryInputs, claims: list[Claim], rule_text: str)
                 "(results/{run}/analysis, metrics, eval, theory); the verdict rules are in "
                 "`src/grokpath/summary.py`.",
                 claims_markdown(claims),
-                "## Checkpoint window of the correlations",
-                rule_text,
+                dense_markdown(inputs.dense),
+                "## Checkpoint windows of the correlations",
+                f"Configured window: `{configured_window(inputs.accuracy)}` (figures and "
+                "verdicts). " + rule_text,
                 window_markdown(inputs.accuracy),
-                "## Table 1 (with bootstrap CIs and leave-one-checkpoint-out R^2)",
+                "## Table 1 (configured window; bootstrap CIs and leave-one-checkpoint-out R^2; "
+                "pooled rows pool within-domain z-scores)",
                 table1_markdown(inputs.correlations),
+                "## Table 1 over the other window (Pearson r; pooled: within-domain z-scores)",
+                other_window_markdown(inputs.correlations),
             ]
         )
         + "\n"
