@@ -194,6 +194,30 @@ def test_sweep_verdict_reads_the_probe_at_the_given_steps():
     assert verdict["late"] and verdict["generalizes"]
 
 
+def test_sweep_memorization_verdict_dates_memorization_from_the_checkpoint_losses():
+    """Three training samples settle (loss <= eps 0.5, within delta of the final) at 100, 100 and
+    200; one never does. t_mem50 = 100 (the 2nd of 3 sorted t*, ceil(3/2) = 2 -> 100); test
+    accuracy reaches half its final 0.8 at 300 -> gap 200, criterion (c) holds."""
+    from grokpath.lab_sweep import memorization_verdict
+
+    rows = [(100, "train", 0.5), (100, "test", 0.0), (200, "train", 0.95), (200, "test", 0.1),
+            (300, "train", 1.0), (300, "test", 0.5), (400, "train", 1.0), (400, "test", 0.8)]
+    probe = pd.DataFrame([{"step": s, "domain": "math", "split": sp, "accuracy": a} for s, sp, a in rows])
+    trajectories = {0: [0.1, 0.1, 0.1, 0.1], 1: [0.2, 0.2, 0.2, 0.2], 2: [2.0, 0.3, 0.3, 0.3],
+                    3: [3.0, 2.0, 1.0, 0.6]}
+    losses = pd.DataFrame([
+        {"domain": "math", "sample_id": f"m{i}", "split": "train", "step": step, "loss": value, "n_tokens": 2}
+        for i, values in trajectories.items() for step, value in zip([100, 200, 300, 400], values)
+    ])  # fmt: skip
+    config = {"memorization": {"delta": 0.05, "eps_step": 0.1, "target_fraction": 0.2},
+              "domains": {"math": {"eps": 0.5}}}
+    verdict, counts = memorization_verdict(probe, losses, config, {"math": 0.0})
+    row = verdict.iloc[0]
+    assert (row["t_mem50"], row["t_gen50"], row["gap"], row["n_memorized"]) == (100, 300, 200, 3)
+    assert row["after_memorization"] and row["groks"] and row["eps"] == 0.5
+    assert counts["math"].to_dict() == {100: 2, 200: 1}
+
+
 def test_a_diverging_loss_stops_pretraining_before_any_later_checkpoint(corpus, tokenizer, tmp_path, monkeypatch):
     """A NaN loss at step 7 (forced): the step-6 checkpoint exists, none after it, and the error
     names step 7 and the last finite loss (step 6's, from the log of an identical healthy run)."""

@@ -10,7 +10,11 @@ prints the dense probe (train/test accuracy per domain) as it goes, and writes i
         --out results/sweeps/lamb1.parquet
 
 The probe is a guide, not the judge: the judge is the workflow's verdict (rule `grokking`),
-which reads lm-eval's test accuracy and the memorization table of a full run.
+which reads lm-eval's test accuracy and the memorization table of a full run. `--memorization`
+comes closer: it saves the config's checkpoints, scores every training sample's loss there as
+rule `sample_loss` does (config `loss`), dates memorization as rule `memorization` does (config
+`memorization`, each domain's eps) and gives the verdict with t_mem50 — criterion (c) — still
+with the probe's test accuracy in place of lm-eval's.
 """
 
 from __future__ import annotations
@@ -69,7 +73,54 @@ def probe_verdict(probe: pd.DataFrame, chance: dict[str, float], steps: list[int
     return grokking_verdict(train, test, empty, chance)[columns]
 
 
-def run_variant(config: dict, steps: int, threads: int, workdir: Path) -> tuple[pd.DataFrame, dict[str, float]]:
+def memorization_verdict(probe: pd.DataFrame, losses: pd.DataFrame, config: dict,
+                         chance: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """(verdict with t_mem50, memorized samples per t* and domain) from the checkpoint losses of
+    the training samples, with the config's memorization settings; test accuracy from the probe."""
+    from grokpath.lab_verdict import grokking_verdict
+    from grokpath.memorization import memorization_table
+
+    settings = config["memorization"]
+    eps = {name: spec.get("eps", "auto") for name, spec in config["domains"].items()}
+    samples, groups, _ = memorization_table(
+        losses, eps, settings["delta"], settings["eps_step"], settings["target_fraction"])
+    steps = sorted(losses["step"].unique())
+    at = probe[probe["step"].isin(steps)]
+    test = at.loc[at["split"] == "test", ["domain", "step", "accuracy"]]
+    train = at.loc[at["split"] == "train", ["domain", "step", "accuracy"]]
+    memorized = samples.loc[samples["memorized"], ["domain", "t_star"]]
+    verdict = grokking_verdict(train, test, memorized, chance)
+    eps_used = samples.groupby("domain")["eps"].first()
+    verdict = verdict.assign(eps=verdict["domain"].map(eps_used))
+    counts = groups.pivot_table(index="t_star", columns="domain", values="n_samples", fill_value=0)
+    return verdict, counts
+
+
+def checkpoint_losses(config: dict, checkpoint_dirs: dict[int, Path], corpus_dir: Path,
+                      threads: int) -> pd.DataFrame:  # fmt: skip
+    from grokpath.sample_loss import sample_loss_table
+
+    loss = config["loss"]
+    tables = [
+        sample_loss_table(
+            checkpoint_dir=str(path), corpus_dir=str(corpus_dir), domains=list(config["domains"]),
+            step=step, batch_size=loss["batch_size"], max_length=loss["max_length"],
+            append_eos=loss["append_eos"], span=loss.get("span", "all"), device="cpu")
+        for step, path in sorted(checkpoint_dirs.items())
+    ]  # fmt: skip
+    return pd.concat(tables, ignore_index=True)
+
+
+def loss_trend_line(losses: pd.DataFrame) -> str:
+    """Median training loss per domain at each checkpoint: how far the losses still move."""
+    train = losses[losses["split"] == "train"]
+    table = train.groupby(["step", "domain"])["loss"].median().unstack("domain")
+    return "median training loss per checkpoint\n" + table.round(3).to_string()
+
+
+def run_variant(config: dict, steps: int, threads: int, workdir: Path,
+                checkpoints: list[int] | None = None) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame | None]:  # fmt: skip
+    """(probe, chance levels, training-sample losses at `checkpoints` or None)."""
     from grokpath.lab_verdict import chance_levels
     from grokpath.pretrain import pretrain
 
@@ -82,12 +133,15 @@ def run_variant(config: dict, steps: int, threads: int, workdir: Path) -> tuple[
         elapsed = time.perf_counter() - start
         print(f"step {rows[0]['step']:>6} {elapsed:6.0f}s  {probe_line(rows)}", flush=True)
 
+    checkpoint_dirs = {step: workdir / f"step{step}" for step in checkpoints or []}
     _, probe = pretrain(
         corpus_dir=str(workdir / "corpus"), tokenizer=tokenizer, domains=list(domains),
-        model_cfg=config["model"], train_cfg=config["pretrain"], save_steps=[steps],
-        checkpoint_dirs={}, seed=config["seed"], device="cpu", threads=threads, on_probe=show,
-    )
-    return probe, chance_levels(manifest, workdir / "corpus")
+        model_cfg=config["model"], train_cfg=config["pretrain"], save_steps=sorted({steps, *checkpoint_dirs}),
+        checkpoint_dirs={s: str(p) for s, p in checkpoint_dirs.items()}, seed=config["seed"], device="cpu",
+        threads=threads, on_probe=show,
+    )  # fmt: skip
+    losses = checkpoint_losses(config, checkpoint_dirs, workdir / "corpus", threads) if checkpoint_dirs else None
+    return probe, chance_levels(manifest, workdir / "corpus"), losses
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,7 +151,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, help="train this long (default: the config's last checkpoint); "
                         "the closing verdict then reads every probe step instead of the checkpoints")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", help="write the probe table here (Parquet)")
+    parser.add_argument("--out", help="write the probe table here (Parquet); with --memorization the "
+                        "training-sample losses go beside it (<out>.losses.parquet)")
+    parser.add_argument("--memorization", action="store_true",
+                        help="also save the config's checkpoints (up to --steps), score the training "
+                        "samples there and give the verdict with t_mem50 (criterion c)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     config = copy.deepcopy(load_config(args.config))
@@ -105,14 +163,22 @@ def main(argv: list[str] | None = None) -> None:
         apply_override(config, assignment)
     steps = args.steps or max(config["checkpoints"]["steps"])
     print(f"# {args.config} {' '.join(args.overrides)} steps={steps}", flush=True)
+    saved = [s for s in config["checkpoints"]["steps"] if s <= steps]
     with tempfile.TemporaryDirectory() as tmp:
-        probe, chance = run_variant(config, steps, args.threads, Path(tmp))
-    checkpoints = [s for s in config["checkpoints"]["steps"] if s <= steps] if not args.steps else sorted(
-        probe["step"].unique())
+        probe, chance, losses = run_variant(config, steps, args.threads, Path(tmp),
+                                            saved if args.memorization else None)  # fmt: skip
+    checkpoints = saved if not args.steps else sorted(probe["step"].unique())
     print(probe_verdict(probe, chance, checkpoints).to_string(index=False))
+    variant = " ".join(args.overrides) or "base"
+    if losses is not None:
+        verdict, counts = memorization_verdict(probe, losses, config, chance)
+        print(loss_trend_line(losses))
+        print("memorized samples per t*\n" + counts.to_string())
+        print(verdict.to_string(index=False), flush=True)
     if args.out:
-        probe = probe.assign(variant=" ".join(args.overrides) or "base")
-        write_parquet(probe, args.out)
+        write_parquet(probe.assign(variant=variant), args.out)
+        if losses is not None:
+            write_parquet(losses.assign(variant=variant), str(Path(args.out).with_suffix(".losses.parquet")))
 
 
 if __name__ == "__main__":
