@@ -5,7 +5,7 @@ retune. Each variant is the config plus `key.path=value` overrides (values parse
 generates the corpus and tokenizer as the workflow does, pretrains without saving checkpoints,
 prints the dense probe (train/test accuracy per domain) as it goes, and writes it to Parquet.
 
-    python -m grokpath.lab_sweep --config config/config.yaml --steps 2000 \\
+    python -m grokpath.lab.sweep --config config/config.yaml --steps 2000 \\
         --set pretrain.grokfast.lamb=1.0 --set domains.math.lab.train_fraction=0.5 \\
         --out results/sweeps/lamb1.parquet
 
@@ -27,10 +27,10 @@ import pandas as pd
 import yaml
 
 from grokpath.config import load_config
-from grokpath.corpus import write_corpus
-from grokpath.instruction_tuning import LAB_TEMPLATE_WORDS
+from grokpath.evaluation.instruction_tuning import LAB_TEMPLATE_WORDS
+from grokpath.lab.corpus import write_corpus
+from grokpath.lab.tokenizer import build_tokenizer
 from grokpath.tableio import write_parquet
-from grokpath.tokenizer import build_tokenizer
 
 
 def apply_override(config: dict, assignment: str) -> dict:
@@ -59,7 +59,7 @@ def probe_line(rows: list[dict]) -> str:
 def probe_verdict(probe: pd.DataFrame, chance: dict[str, float], steps: list[int]) -> pd.DataFrame:
     """The grokking verdict with the probe's test accuracy in place of lm-eval's, at `steps`;
     memorization is unknown here, so `after_memorization` stays open (no t_mem50)."""
-    from grokpath.lab_verdict import grokking_verdict
+    from grokpath.analysis.verdict import grokking_verdict
 
     at = probe[probe["step"].isin(steps)]
     test = at.loc[at["split"] == "test", ["domain", "step", "accuracy"]]
@@ -70,8 +70,8 @@ def probe_verdict(probe: pd.DataFrame, chance: dict[str, float], steps: list[int
 
 
 def run_variant(config: dict, steps: int, threads: int, workdir: Path) -> tuple[pd.DataFrame, dict[str, float]]:
-    from grokpath.lab_verdict import chance_levels
-    from grokpath.pretrain import pretrain
+    from grokpath.analysis.verdict import chance_levels
+    from grokpath.lab.pretrain import pretrain
 
     domains = {name: spec["lab"] for name, spec in config["domains"].items()}
     manifest = write_corpus(domains, config["seed"], workdir / "corpus")
