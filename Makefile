@@ -55,7 +55,7 @@ lint: setup
 # Mutation testing (mutmut; pyproject.toml [tool.mutmut]) of the modules behind the paper's numbers
 # against their fast unit tests, then the kill rate per module and overall. Not part of `make test`
 # or CI: hours on 2 cores. Resumes where an interrupted run stopped (results in mutants/).
-# MUTANTS limits the run to some mutant names (globs), e.g. MUTANTS='grokpath.loss_baselines*'.
+# MUTANTS limits the run to some mutant names (globs), e.g. MUTANTS='grokpath.loss.baselines*'.
 mutation: setup
 	OMP_NUM_THREADS=1 $(OFFLINE) $(VENV)/bin/mutmut run --max-children $(CORES) $(MUTANTS)
 	$(PY) tests/mutation_report.py

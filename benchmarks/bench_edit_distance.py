@@ -20,8 +20,8 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from grokpath.pathway_metrics import mean_pairwise_distance
-from grokpath.pathways import id_pathways, id_token_string, pathway_string
+from grokpath.routing.metrics import mean_pairwise_distance
+from grokpath.routing.pathways import id_pathways, id_token_string, pathway_string
 
 
 def dp_levenshtein(a: str, b: str) -> int:

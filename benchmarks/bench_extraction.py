@@ -31,7 +31,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import OlmoeConfig, OlmoeForCausalLM, PreTrainedTokenizerFast
 
-from grokpath.extract import extract_pathways, length_sorted_batches, pad_batch, tokenize_window
+from grokpath.routing.extract import extract_pathways, length_sorted_batches, pad_batch, tokenize_window
 
 
 def word_tokenizer(n_words: int) -> PreTrainedTokenizerFast:

@@ -3,7 +3,7 @@
 Builds OLMoE-1B-7B-0924's architecture from its config (OlmoeConfig's defaults are that model:
 16 layers, 64 experts, top-8, hidden 2048; random weights, bf16, no download), then runs the
 same batches of random tokens twice: a plain backbone forward, and the forward with
-grokpath's router capture (grokpath.extract.RouterCapture, as the extract_pathways rule uses it,
+grokpath's router capture (grokpath.routing.extract.RouterCapture, as the extract_pathways rule uses it,
 including the copy of the per-sample means to the host). Prints tokens/s of each, their ratio,
 and peak GPU memory. Without a GPU it says so and exits 0.
 
@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("no GPU: bench_gpu_extraction needs CUDA (nothing measured)")
         return 0
-    from grokpath.extract import RouterCapture
-    from grokpath.routers import backbone_of, find_routers
+    from grokpath.routing.extract import RouterCapture
+    from grokpath.routing.routers import backbone_of, find_routers
 
     torch.manual_seed(args.seed)
     model, config = build_model(torch.bfloat16)

@@ -1,4 +1,4 @@
-"""Training-time overhead of the pathway monitor (grokpath.monitor) on the lab model.
+"""Training-time overhead of the pathway monitor (grokpath.routing.monitor) on the lab model.
 
 Trains the configured lab model on the configured corpus with the lab's step (AdamW,
 RouterBalance aux loss, grad clip, Grokfast when configured) and alternates blocks of
@@ -19,14 +19,14 @@ from pathlib import Path
 
 import torch
 
-from grokpath.balance import RouterBalance
 from grokpath.config import load_config
-from grokpath.corpus import write_corpus
-from grokpath.instruction_tuning import LAB_TEMPLATE_WORDS
-from grokpath.lab_model import init_lab_model
-from grokpath.monitor import DEFAULT_EVERY_N_STEPS, DEFAULT_PROBE_SAMPLES, PathwayMonitor, draw_probe_samples
-from grokpath.pretrain import compiled_for_training, gradient_filter, load_corpus, training_tensors
-from grokpath.tokenizer import build_tokenizer
+from grokpath.evaluation.instruction_tuning import LAB_TEMPLATE_WORDS
+from grokpath.lab.balance import RouterBalance
+from grokpath.lab.corpus import write_corpus
+from grokpath.lab.model import init_lab_model
+from grokpath.lab.pretrain import compiled_for_training, gradient_filter, load_corpus, training_tensors
+from grokpath.lab.tokenizer import build_tokenizer
+from grokpath.routing.monitor import DEFAULT_EVERY_N_STEPS, DEFAULT_PROBE_SAMPLES, PathwayMonitor, draw_probe_samples
 
 
 def main() -> None:

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import torch
 
-from grokpath.balance import RouterBalance
 from grokpath.config import load_config
-from grokpath.corpus import write_corpus
-from grokpath.instruction_tuning import LAB_TEMPLATE_WORDS
-from grokpath.lab_model import init_lab_model
-from grokpath.pretrain import compiled_for_training, gradient_filter, load_corpus, training_tensors
-from grokpath.tokenizer import build_tokenizer
+from grokpath.evaluation.instruction_tuning import LAB_TEMPLATE_WORDS
+from grokpath.lab.balance import RouterBalance
+from grokpath.lab.corpus import write_corpus
+from grokpath.lab.model import init_lab_model
+from grokpath.lab.pretrain import compiled_for_training, gradient_filter, load_corpus, training_tensors
+from grokpath.lab.tokenizer import build_tokenizer
 
 
 def time_steps(config: dict, corpus_dir: Path, tokenizer, compile_: bool, warmup: int, steps: int) -> tuple[float, float]:

@@ -7,8 +7,8 @@ from snakemake.settings.types import DeploymentMethod
 from grokpath.config import validate_config
 from grokpath.dependencies import check_dependencies
 from grokpath.errors import GrokpathError
-from grokpath.hub import revision_name
-from grokpath.local_checkpoints import local_checkpoints
+from grokpath.sources.hub import revision_name
+from grokpath.sources.local_checkpoints import local_checkpoints
 
 try:
     config.update(validate_config(config))  # every optional key filled with its default

@@ -1,7 +1,7 @@
 # Across seeds (config `seeds` lists several): every seed's analysis tables
 # (results/{run}/seed{N}/analysis/) -> results/{run}/seeds/: Table 1 and the paper claims counted
 # over seeds, the lab verdict over seeds, summary.md and Fig 7 over every seed. Logic:
-# grokpath.seeds, grokpath.figures.seeds. Runs unless the config says `analysis: null`.
+# grokpath.analysis.seeds, grokpath.figures.seeds. Runs unless the config says `analysis: null`.
 
 
 if config.get("analysis"):

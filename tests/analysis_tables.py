@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from grokpath import lab_verdict
+from grokpath.analysis import verdict as lab_verdict
 
 STEPS = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
 DOMAINS = ["code", "math"]

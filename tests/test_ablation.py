@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grokpath.ablation import (
+from grokpath.analysis.ablation import (
     ablation_memorization,
     group_edit_distance_table,
     memorized_fractions,
     scaled_eps,
 )
 from grokpath.errors import GrokpathError
-from grokpath.pathway_metrics import edit_distance_table
-from grokpath.pathways import PathwayTable
+from grokpath.routing.metrics import edit_distance_table
+from grokpath.routing.pathways import PathwayTable
 
 STEPS = [10, 20, 30, 40]
 

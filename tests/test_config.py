@@ -83,7 +83,7 @@ def test_unreadable_config_file_names_the_file(tmp_path):
 
 def test_paper_config_lists_the_ten_revisions():
     config = load_config(ROOT / "config" / "olmoe.yaml")
-    from grokpath.hub import revision_name
+    from grokpath.sources.hub import revision_name
 
     revisions = config["checkpoints"]["hub"]["revisions"]
     assert [revisions[str(s)] for s in config["checkpoints"]["steps"]] == [

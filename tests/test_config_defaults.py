@@ -20,7 +20,7 @@ from grokpath.config import (
 )
 from grokpath.config_docs import resolve
 from grokpath.errors import GrokpathError
-from grokpath.hub_corpus import normalize_source
+from grokpath.sources.hub_corpus import normalize_source
 from workflow_utils import ROOT, snakemake
 
 EXAMPLES = sorted((ROOT / "config" / "examples").glob("*.yaml"))
@@ -150,7 +150,7 @@ def test_hub_branch_defaults_fill_train_and_test_sources_as_the_corpus_code_read
     assert filled["checkpoints"]["hub"] == {
         "repo_id": "allenai/OLMoE-1B-7B-0924", "revisions": {}, "temp": False, "allow_patterns": None,
     }  # fmt: skip
-    # the schema's defaults are grokpath.hub_corpus's own: the filled sources pass its check (no key
+    # the schema's defaults are grokpath.sources.hub_corpus's own: the filled sources pass its check (no key
     # it does not know) and come out as the sources as written do
     given = config["domains"]["math"]["hub"]
     for split in ("train", "valid", "test"):

@@ -12,8 +12,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from grokpath import contamination as cm  # noqa: E402
 from grokpath.errors import GrokpathError  # noqa: E402
+from grokpath.evaluation import contamination as cm  # noqa: E402
 from grokpath.tableio import read_jsonl  # noqa: E402
 
 

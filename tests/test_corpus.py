@@ -3,9 +3,9 @@ import re
 
 import pytest
 
-from grokpath.corpus import GENERATORS, generate_domain, split_pairs, write_corpus
 from grokpath.errors import GrokpathError
-from grokpath.tokenizer import build_tokenizer
+from grokpath.lab.corpus import GENERATORS, generate_domain, split_pairs, write_corpus
+from grokpath.lab.tokenizer import build_tokenizer
 
 SPEC = {"params": {"modulus": 13}, "train_fraction": 0.4, "n_valid": 20, "n_test": 20}
 DOMAINS = {
@@ -88,7 +88,7 @@ def test_held_out_sets_larger_than_the_pool_are_rejected():
 
 
 def test_unknown_generator_names_the_key():
-    from grokpath.corpus import build_task
+    from grokpath.lab.corpus import build_task
 
     with pytest.raises(GrokpathError, match="domains.physics.generator"):
         build_task("physics", {"generator": "nope", "params": {}})
@@ -109,7 +109,7 @@ def test_tokenizer_round_trip(tmp_path):
 def test_tokenizer_saves_and_reloads(tmp_path):
     from transformers import AutoTokenizer
 
-    from grokpath.tokenizer import save_tokenizer
+    from grokpath.lab.tokenizer import save_tokenizer
 
     tokenizer = build_tokenizer(["1", "2", "+", "="])
     save_tokenizer(tokenizer, tmp_path / "tok")

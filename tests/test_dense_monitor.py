@@ -1,5 +1,5 @@
 """The lab's pathway monitor downstream of pretraining: dense correlations of each monitor metric
-with the probe's test accuracy after the fit (grokpath.dense_correlations), and the monitor
+with the probe's test accuracy after the fit (grokpath.analysis.dense_correlations), and the monitor
 figure (grokpath.figures.monitor), on small hand-made tables."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from grokpath.dense_correlations import DENSE_CORRELATION_COLUMNS, dense_correlations
+from grokpath.analysis.dense_correlations import DENSE_CORRELATION_COLUMNS, dense_correlations
 from grokpath.figures import monitor as monitor_figure
 from grokpath.figures.render import render
-from grokpath.monitor import MONITOR_TABLE_COLUMNS
+from grokpath.routing.monitor import MONITOR_TABLE_COLUMNS
 
 STEPS = list(range(50, 501, 50))
 # math fits at 150 (0.9 exactly: the verdict's tolerance counts it), code never does

@@ -19,12 +19,12 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from grokpath import evaluation  # noqa: E402
 from grokpath.errors import GrokpathError  # noqa: E402
-from grokpath.instruction_tuning import LAB_TEMPLATE_WORDS  # noqa: E402
-from grokpath.lab_model import init_lab_model  # noqa: E402
+from grokpath.evaluation import harness as evaluation  # noqa: E402
+from grokpath.evaluation.instruction_tuning import LAB_TEMPLATE_WORDS  # noqa: E402
+from grokpath.lab.model import init_lab_model  # noqa: E402
+from grokpath.lab.tokenizer import build_tokenizer  # noqa: E402
 from grokpath.tableio import write_jsonl  # noqa: E402
-from grokpath.tokenizer import build_tokenizer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LAB_TASKS = REPO / "config" / "lm_eval_tasks" / "lab"

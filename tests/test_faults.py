@@ -24,7 +24,7 @@ def test_a_malformed_jsonl_line_names_the_file_and_line(tmp_path):
 
 
 def test_the_lab_pretraining_corpus_reader_reports_the_same_line(tmp_path):
-    from grokpath.pretrain import load_corpus
+    from grokpath.lab.pretrain import load_corpus
 
     good = '{"sample_id": "a", "domain": "math", "text": "1 + 1 = 2", "prompt": "1 + 1 =", "answer": "2"}'
     write_corpus_file(tmp_path / "math" / "train.jsonl", [good, good.replace('"a"', '"b"')[:-5]])

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 import analysis_tables as T
-from grokpath import stats
-from grokpath.ablation import memorized_fractions
+from grokpath.analysis import stats, trends
+from grokpath.analysis.ablation import memorized_fractions
+from grokpath.analysis.verdict import checkpoint_test_accuracy
 from grokpath.errors import GrokpathError
 from grokpath.figures import ablations, correlation, grokking, lab_grokking, pathways, theory
 from grokpath.figures.render import render
-from grokpath.lab_verdict import checkpoint_test_accuracy
 
 PNG_MAGIC = b"\x89PNG"
 PDF_MAGIC = b"%PDF"
@@ -221,7 +221,7 @@ def test_degenerate_inputs_render_a_note_instead_of_failing(tables, tmp_path):
 )
 def test_resolve_groups(setting, count, expected):
     # fixture sizes per domain: t* 200 -> 12, 300 -> 13, 500 -> 15
-    assert pathways.resolve_groups(setting, T.groups_table(), count) == expected
+    assert trends.resolve_groups(setting, T.groups_table(), count) == expected
 
 
 def test_render_reads_named_inputs(tables, tmp_path):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from grokpath.errors import GrokpathError
-from grokpath.generalization import (
+from grokpath.evaluation.generalization import (
     GENERALIZATION_COLUMNS,
     generalization_index,
     generalization_steps,
@@ -98,7 +98,7 @@ def test_duplicate_evaluations_are_refused():
 
 
 def test_contaminated_items_are_dropped_by_domain_and_doc_id():
-    from grokpath.generalization import drop_contaminated
+    from grokpath.evaluation.generalization import drop_contaminated
 
     items = pd.concat(
         [

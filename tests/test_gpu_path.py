@@ -16,9 +16,9 @@ import pytest
 import torch
 import yaml
 
-from grokpath import checkpoints as ck
 from grokpath.dependencies import check_dependencies, module_available, needed_packages
 from grokpath.errors import GrokpathError
+from grokpath.sources import checkpoints as ck
 from tiny_runs import TINY
 from workflow_utils import script, snakemake
 
@@ -30,9 +30,9 @@ DOMAINS = {"math": {"generator": "modular_sum", "params": {"modulus": 5}, "train
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A lab corpus and one saved tiny OLMoE checkpoint (step 7) with its tokenizer."""
-    from grokpath.corpus import write_corpus
-    from grokpath.lab_model import init_lab_model
-    from grokpath.tokenizer import build_tokenizer
+    from grokpath.lab.corpus import write_corpus
+    from grokpath.lab.model import init_lab_model
+    from grokpath.lab.tokenizer import build_tokenizer
 
     root = tmp_path_factory.mktemp("gpu_path")
     manifest = write_corpus(DOMAINS, 0, root / "corpus")
@@ -62,7 +62,7 @@ def from_pretrained_calls(monkeypatch):
 
 
 def test_device_map_auto_reaches_from_pretrained_in_the_loss_and_changes_nothing(tiny, from_pretrained_calls):
-    from grokpath.sample_loss import sample_loss_table
+    from grokpath.loss.sample_loss import sample_loss_table
 
     root, checkpoint = tiny
     kwargs = dict(checkpoint_dir=str(checkpoint), corpus_dir=str(root / "corpus"), domains=["math"], step=7,
@@ -76,7 +76,7 @@ def test_device_map_auto_reaches_from_pretrained_in_the_loss_and_changes_nothing
 def test_a_device_mapped_model_is_left_where_accelerate_put_it(tiny, tmp_path):
     """On one device transformers places the model without hooks; across several, accelerate
     dispatches it and sets hf_device_map: extraction must then never move it."""
-    from grokpath.extract import extract_pathways
+    from grokpath.routing.extract import extract_pathways
 
     model = ck.load_model(tiny[1], "cpu", device_map="auto")
     assert ck.input_device(model, "cuda") == torch.device("cpu")  # where the model is, not the config
@@ -110,7 +110,7 @@ def test_extraction_script_passes_device_map_and_writes_the_same_table(tiny, tmp
 
 
 def test_lm_eval_gets_the_tokenizer_and_parallelize_for_device_map_auto():
-    from grokpath.evaluation import _model_args
+    from grokpath.evaluation.harness import _model_args
 
     assert _model_args("ck", None, 32, "float32") == {"pretrained": "ck", "dtype": "float32", "max_length": 32}
     args = _model_args("ck", "ad", None, "bfloat16", tokenizer="/tok", device_map="auto")
@@ -145,7 +145,7 @@ def on_cuda(monkeypatch):
 
 
 def test_instruction_tuning_loads_bf16_on_cuda(tiny, on_cuda, tmp_path):
-    from grokpath.instruction_tuning import instruction_tune
+    from grokpath.evaluation.instruction_tuning import instruction_tune
 
     rows = [{"prompt": "1 + 2 =", "response": "3"}] * 4
     with pytest.raises(Loaded):
@@ -154,7 +154,7 @@ def test_instruction_tuning_loads_bf16_on_cuda(tiny, on_cuda, tmp_path):
 
 
 def test_contamination_loads_bf16_on_cuda_unless_the_config_names_a_dtype(tiny, on_cuda):
-    from grokpath.contamination import contamination_table
+    from grokpath.evaluation.contamination import contamination_table
 
     items = {"math": [{"doc_id": 0, "prompt": "1 + 2 =", "answer": "3"}]}
     with pytest.raises(Loaded):

@@ -1,4 +1,4 @@
-"""grokpath.hub against the loopback fake hub (tests/fakehub.py); nothing reaches the real Hub."""
+"""grokpath.sources.hub against the loopback fake hub (tests/fakehub.py); nothing reaches the real Hub."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from fakehub import FakeHub, loopback_client
 
 from grokpath.errors import GrokpathError
-from grokpath.hub import (
+from grokpath.sources.hub import (
     CHECKPOINT_META,
     download_checkpoint,
     revision_name,

@@ -1,4 +1,4 @@
-"""grokpath.hub_corpus on small local JSON datasets (loaded with path "json"), fully offline."""
+"""grokpath.sources.hub_corpus on small local JSON datasets (loaded with path "json"), fully offline."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from grokpath.errors import GrokpathError
-from grokpath.hub_corpus import sample_domain, write_hub_corpus
+from grokpath.sources.hub_corpus import sample_domain, write_hub_corpus
 from grokpath.tableio import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,9 +13,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import torch  # noqa: E402
 from test_evaluation import LAB_TASKS, make_tiny_run  # noqa: E402
 
-from grokpath import evaluation  # noqa: E402
-from grokpath import instruction_tuning as it  # noqa: E402
 from grokpath.errors import GrokpathError  # noqa: E402
+from grokpath.evaluation import harness as evaluation  # noqa: E402
+from grokpath.evaluation import instruction_tuning as it  # noqa: E402
 from grokpath.tableio import read_jsonl  # noqa: E402
 
 

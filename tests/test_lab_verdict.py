@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from grokpath.lab_verdict import (
+from grokpath.analysis.verdict import (
     TABLE_COLUMNS,
     chance_levels,
     gain,

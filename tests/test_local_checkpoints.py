@@ -1,6 +1,6 @@
 """checkpoints.source local: the folders of your own training run, found, checked and read in place.
 
-Unit tests of grokpath.local_checkpoints on hand-made folders (config.json, a weights file, a
+Unit tests of grokpath.sources.local_checkpoints on hand-made folders (config.json, a weights file, a
 tokenizer file: enough for the checks, which never load a model), dry runs that show the DAG
 takes the folders as inputs, and (slow) a real 3-step `transformers.Trainer` run of a tiny OLMoE
 through the whole DAG of the tiny config.
@@ -18,8 +18,8 @@ import yaml
 
 from grokpath.config import validate_config
 from grokpath.errors import GrokpathError
-from grokpath.local_checkpoints import ARCHITECTURE_KEYS, local_checkpoints
 from grokpath.provenance import checkpoint_sources
+from grokpath.sources.local_checkpoints import ARCHITECTURE_KEYS, local_checkpoints
 from tiny_runs import TINY, planned_jobs
 from workflow_utils import ROOT, snakemake
 
@@ -365,11 +365,11 @@ def write_trainer_run(dest: Path, config: dict, steps: int = 3) -> tuple[Path, P
     import torch
     from transformers import Trainer, TrainingArguments, default_data_collator
 
-    from grokpath.corpus import write_corpus
-    from grokpath.instruction_tuning import LAB_TEMPLATE_WORDS
-    from grokpath.lab_model import init_lab_model
+    from grokpath.evaluation.instruction_tuning import LAB_TEMPLATE_WORDS
+    from grokpath.lab.corpus import write_corpus
+    from grokpath.lab.model import init_lab_model
+    from grokpath.lab.tokenizer import build_tokenizer, save_tokenizer
     from grokpath.tableio import read_jsonl
-    from grokpath.tokenizer import build_tokenizer, save_tokenizer
 
     corpus = dest / "corpus"
     manifest = write_corpus({n: d["lab"] for n, d in config["domains"].items()}, config["seed"], corpus)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grokpath.loss_baselines import loss_baselines
-from grokpath.pathway_metrics import memorization_groups
-from grokpath.pathways import PathwayTable
+from grokpath.loss.baselines import loss_baselines
+from grokpath.routing.metrics import memorization_groups
+from grokpath.routing.pathways import PathwayTable
 
 LN2 = math.log(2)
 
@@ -34,7 +34,7 @@ class BigramModel:
 def nll(sequences, pad_id=2, batch_size=3, starts=None):
     import torch
 
-    from grokpath.sample_loss import per_sample_nll
+    from grokpath.loss.sample_loss import per_sample_nll
 
     return per_sample_nll(
         BigramModel(), sequences, pad_id, batch_size, torch.device("cpu"), starts
@@ -64,7 +64,7 @@ def test_per_sample_nll_does_not_depend_on_batching():
 
 def test_n_tokens_counts_the_scored_tokens(monkeypatch):
     """sample_loss_table's n_tokens = len(sequence) - start: the tokens per_sample_nll averages."""
-    import grokpath.sample_loss as sample_loss
+    import grokpath.loss.sample_loss as sample_loss
     import grokpath.tokens as tokens
 
     samples = [

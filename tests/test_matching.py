@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grokpath import matching
 from grokpath.errors import GrokpathError
+from grokpath.evaluation import matching
 
 
 def test_hungarian_beats_greedy_on_a_known_optimum():

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from grokpath.errors import GrokpathError
-from grokpath.memorization import choose_eps, memorization_steps, memorization_table
+from grokpath.loss.memorization import choose_eps, memorization_steps, memorization_table
 
 STEPS = np.array([100, 200, 300, 400])
 

@@ -1,4 +1,4 @@
-"""The online pathway monitor (grokpath.monitor) on a tiny lab OLMoE: the Trainer callback's values
+"""The online pathway monitor (grokpath.routing.monitor) on a tiny lab OLMoE: the Trainer callback's values
 reach the Trainer's loggers and log history, the values equal the offline tables on a checkpoint,
 and a monitored run trains exactly as an unmonitored one."""
 
@@ -11,29 +11,29 @@ import pandas as pd
 import pytest
 import torch
 
-from grokpath.balance import RouterBalance
-from grokpath.checkpoints import load_checkpoint
-from grokpath.corpus import write_corpus
 from grokpath.errors import GrokpathError
-from grokpath.extract import extract_pathways, select_samples
-from grokpath.lab_model import init_lab_model
-from grokpath.monitor import (
+from grokpath.lab.balance import RouterBalance
+from grokpath.lab.corpus import write_corpus
+from grokpath.lab.model import init_lab_model
+from grokpath.lab.pretrain import load_corpus, save_checkpoint, training_tensors
+from grokpath.lab.tokenizer import build_tokenizer
+from grokpath.loss.sample_loss import per_sample_nll
+from grokpath.routing.extract import extract_pathways, select_samples
+from grokpath.routing.metrics import (
+    baselines_table,
+    consistency_table,
+    edit_distance_table,
+)
+from grokpath.routing.monitor import (
     LOG_PREFIX,
     MONITOR_TABLE_COLUMNS,
     PathwayMonitor,
     draw_probe_samples,
     preserved_rng_state,
 )
-from grokpath.pathway_metrics import (
-    baselines_table,
-    consistency_table,
-    edit_distance_table,
-)
-from grokpath.pathways import load_pathway_table
-from grokpath.pretrain import load_corpus, save_checkpoint, training_tensors
-from grokpath.routers import find_routers, read_router_weights, router_spec_from_checkpoint, write_router_table
-from grokpath.sample_loss import per_sample_nll
-from grokpath.tokenizer import build_tokenizer
+from grokpath.routing.pathways import load_pathway_table
+from grokpath.routing.routers import find_routers, read_router_weights, router_spec_from_checkpoint, write_router_table
+from grokpath.sources.checkpoints import load_checkpoint
 from grokpath.tokens import encode_samples
 
 MODEL = {"hidden_size": 16, "intermediate_size": 32, "num_layers": 3, "num_heads": 2, "num_experts": 4,

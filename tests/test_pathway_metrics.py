@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import grokpath.pathway_metrics as pm
+import grokpath.routing.metrics as pm
 from grokpath.errors import GrokpathError
-from grokpath.pathway_metrics import (
+from grokpath.routing.metrics import (
     adjacent_layer_cosines,
     baselines_table,
     char_distance,
@@ -27,7 +27,7 @@ from grokpath.pathway_metrics import (
     per_layer_mean_distance,
     router_saturation,
 )
-from grokpath.pathways import (
+from grokpath.routing.pathways import (
     PathwayTable,
     id_pathways,
     id_token_string,

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from grokpath.errors import GrokpathError
-from grokpath.extract import PATHWAY_SCHEMA
-from grokpath.pathways import (
+from grokpath.routing.extract import PATHWAY_SCHEMA
+from grokpath.routing.pathways import (
     ID_TOKEN_BASE,
     id_pathways,
     id_token_string,

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-from grokpath.corpus import write_corpus
 from grokpath.errors import GrokpathError
-from grokpath.lab_model import init_lab_model
-from grokpath.lab_sweep import apply_override
-from grokpath.monitor import MONITOR_TABLE_COLUMNS
-from grokpath.pretrain import learning_rate, monitor_steps, pretrain, probe_steps, training_tensors, weight_decay
-from grokpath.sample_loss import per_sample_nll
-from grokpath.tokenizer import build_tokenizer
+from grokpath.lab.corpus import write_corpus
+from grokpath.lab.model import init_lab_model
+from grokpath.lab.pretrain import learning_rate, monitor_steps, pretrain, probe_steps, training_tensors, weight_decay
+from grokpath.lab.sweep import apply_override
+from grokpath.lab.tokenizer import build_tokenizer
+from grokpath.loss.sample_loss import per_sample_nll
+from grokpath.routing.monitor import MONITOR_TABLE_COLUMNS
 from grokpath.tokens import answer_starts, encode_samples
 
 MODEL = {"hidden_size": 16, "intermediate_size": 32, "num_layers": 2, "num_heads": 2, "num_experts": 4,
@@ -184,7 +184,7 @@ def test_compiled_training_matches_eager(corpus, tokenizer):
 
 
 def test_sweep_verdict_reads_the_probe_at_the_given_steps():
-    from grokpath.lab_sweep import probe_verdict
+    from grokpath.lab.sweep import probe_verdict
 
     rows = [(100, "train", 0.5), (100, "test", 0.0), (200, "train", 0.95), (200, "test", 0.1),
             (250, "train", 1.0), (250, "test", 0.9), (300, "train", 1.0), (300, "test", 0.8)]
@@ -198,7 +198,7 @@ def test_sweep_memorization_verdict_dates_memorization_from_the_checkpoint_losse
     """Three training samples settle (loss <= eps 0.5, within delta of the final) at 100, 100 and
     200; one never does. t_mem50 = 100 (the 2nd of 3 sorted t*, ceil(3/2) = 2 -> 100); test
     accuracy reaches half its final 0.8 at 300 -> gap 200, criterion (c) holds."""
-    from grokpath.lab_sweep import memorization_verdict
+    from grokpath.lab.sweep import memorization_verdict
 
     rows = [(100, "train", 0.5), (100, "test", 0.0), (200, "train", 0.95), (200, "test", 0.1),
             (300, "train", 1.0), (300, "test", 0.5), (400, "train", 1.0), (400, "test", 0.8)]
@@ -221,7 +221,7 @@ def test_sweep_memorization_verdict_dates_memorization_from_the_checkpoint_losse
 def test_a_diverging_loss_stops_pretraining_before_any_later_checkpoint(corpus, tokenizer, tmp_path, monkeypatch):
     """A NaN loss at step 7 (forced): the step-6 checkpoint exists, none after it, and the error
     names step 7 and the last finite loss (step 6's, from the log of an identical healthy run)."""
-    import grokpath.pretrain as pretrain_module
+    import grokpath.lab.pretrain as pretrain_module
 
     healthy, _ = run_tiny(corpus, tokenizer, log_every=1)
     real = pretrain_module.compiled_for_training

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from grokpath import stats
-from grokpath import summary as S
-from grokpath.figures.grokking import cumulative_generalized_fraction
+from grokpath.analysis import stats
+from grokpath.analysis import summary as S
+from grokpath.analysis.trends import cumulative_generalized_fraction
 
 THRESHOLDS = S.Thresholds(strong_r=0.8, weak_r=0.5, alpha=0.05)
 METRIC_COLUMNS = ["step", "domain", "group", "layer", "metric", "value", "se", "n"]
@@ -224,7 +224,7 @@ def test_min_k_plus_plus_never_scores_padding():
     """Mutant: padding tokens scored. Batched with a longer text, "1 0" is right-padded to
     1 0 2 2 2; its one scored token (1 -> 0) scores -1, so Min-K%++ at k = 1 is -1. Scoring the
     padding would add 0 -> 2 (-1), 2 -> 2 (+1), 2 -> 2 (+1): mean 0."""
-    from grokpath import contamination as cm
+    from grokpath.evaluation import contamination as cm
 
     texts = ["0 0 1 1 2", "1 0"]  # 0->0 +1, 0->1 -1, 1->1 +1, 1->2 -1
     together = cm.score_texts(BigramModel(), ListTokenizer(), texts, k=1.0, batch_size=2)
@@ -575,7 +575,7 @@ def test_loss_baselines_layout_single_sample_se_and_unknown_samples():
     """Training samples a (t* 100), b (never) and x (absent from the memorization table, e.g.
     not extracted), one validation sample v; window 2. x counts in "all" only; a one-sample group
     has se 0; the moving average has no se; every row is layer "all"; a fresh 0..n-1 index."""
-    from grokpath.loss_baselines import COLUMNS, loss_baselines
+    from grokpath.loss.baselines import COLUMNS, loss_baselines
 
     rows = [("math", s, split, step, loss, 4) for s, split, values in (
         ("a", "train", [1.0, 2.0]), ("b", "train", [3.0, 5.0]), ("x", "train", [7.0, 9.0]),

@@ -64,7 +64,7 @@ def hub(lab, tmp_path_factory):
     """A finished run whose checkpoints came through download_checkpoint from the fake hub."""
     from fakehub import FakeHub
 
-    from grokpath.hub import revision_name
+    from grokpath.sources.hub import revision_name
 
     steps = yaml.safe_load(TINY.read_text())["checkpoints"]["steps"]
     folder = tmp_path_factory.mktemp("hub_config")

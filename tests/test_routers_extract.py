@@ -21,14 +21,14 @@ from transformers import (
 )
 
 from grokpath.errors import GrokpathError
-from grokpath.extract import EXTRACTION_COLUMNS, PATHWAY_COLUMNS, extract_pathways, select_samples
-from grokpath.pathways import (
+from grokpath.routing.extract import EXTRACTION_COLUMNS, PATHWAY_COLUMNS, extract_pathways, select_samples
+from grokpath.routing.pathways import (
     id_pathways,
     load_pathway_table,
     read_extraction_metadata,
     top_k_ids,
 )
-from grokpath.routers import (
+from grokpath.routing.routers import (
     find_routers,
     read_router_weights,
     router_spec_from_checkpoint,

@@ -26,9 +26,9 @@ import torch
 import transformers as tf
 
 from grokpath.errors import GrokpathError
-from grokpath.extract import extract_pathways
-from grokpath.pathways import id_pathways, load_pathway_table, read_extraction_metadata
-from grokpath.routers import ADAPTERS, find_routers, router_spec_from_checkpoint
+from grokpath.routing.extract import extract_pathways
+from grokpath.routing.pathways import id_pathways, load_pathway_table, read_extraction_metadata
+from grokpath.routing.routers import ADAPTERS, find_routers, router_spec_from_checkpoint
 from test_routers_extract import (
     N_WORDS,
     VOCAB,

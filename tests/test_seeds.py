@@ -17,9 +17,9 @@ from snakemake.api import SnakemakeApi
 from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
 import analysis_tables as T
-from grokpath import seeds as S
-from grokpath import stats
-from grokpath import summary
+from grokpath.analysis import seeds as S
+from grokpath.analysis import stats
+from grokpath.analysis import summary
 from grokpath.config import seed_run_config, seeds_from_command_line, validate_config
 from grokpath.errors import GrokpathError
 from grokpath.figures import seeds as seed_figures

@@ -27,17 +27,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grokpath import stats
-from grokpath import summary as S
-from grokpath.contamination import flag_top_fraction
-from grokpath.figures.grokking import cumulative_generalized_fraction
-from grokpath.figures.pathways import resolve_groups
-from grokpath.generalization import drop_contaminated, generalization_steps
-from grokpath.loss_baselines import loss_baselines
-from grokpath.matching import match_groups
-from grokpath.memorization import memorization_table
-from grokpath.pathway_metrics import baselines_table, consistency_table, edit_distance_table
-from grokpath.pathways import PathwayTable
+from grokpath.analysis import stats
+from grokpath.analysis import summary as S
+from grokpath.analysis.trends import cumulative_generalized_fraction, resolve_groups
+from grokpath.evaluation.contamination import flag_top_fraction
+from grokpath.evaluation.generalization import drop_contaminated, generalization_steps
+from grokpath.evaluation.matching import match_groups
+from grokpath.loss.baselines import loss_baselines
+from grokpath.loss.memorization import memorization_table
+from grokpath.routing.metrics import baselines_table, consistency_table, edit_distance_table
+from grokpath.routing.pathways import PathwayTable
 
 DATA = Path(__file__).parent / "data" / "snapshot"
 EXPECTED = DATA / "expected.json"

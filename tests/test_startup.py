@@ -13,12 +13,12 @@ import sys
 
 HEAVY = ("torch", "transformers", "statsmodels", "scipy.stats", "scipy.optimize")
 LIGHT_MODULES = (
-    "grokpath.sample_loss",  # LOSS_COLUMNS, for memorization, loss_baselines and the ablations
-    "grokpath.pathways",  # the pathway table reader
-    "grokpath.routers",  # read_router_weights, for pathway_metrics
-    "grokpath.pathway_metrics",
-    "grokpath.stats",
-    "grokpath.matching",  # MATCH_COLUMNS, for figures and the summary
+    "grokpath.loss.sample_loss",  # LOSS_COLUMNS, for memorization, loss_baselines and the ablations
+    "grokpath.routing.pathways",  # the pathway table reader
+    "grokpath.routing.routers",  # read_router_weights, for pathway_metrics
+    "grokpath.routing.metrics",
+    "grokpath.analysis.stats",
+    "grokpath.evaluation.matching",  # MATCH_COLUMNS, for figures and the summary
     "grokpath.figures.render",
 )
 

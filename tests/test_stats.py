@@ -1,4 +1,4 @@
-"""grokpath.stats against values computed by hand or by scipy/numpy directly on fixed data."""
+"""grokpath.analysis.stats against values computed by hand or by scipy/numpy directly on fixed data."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 import analysis_tables as T
-from grokpath import stats
+from grokpath.analysis import stats
 from grokpath.errors import GrokpathError
 
 X = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])

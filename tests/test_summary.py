@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 import analysis_tables as T
-from grokpath import stats
-from grokpath import summary as S
+from grokpath.analysis import stats
+from grokpath.analysis import summary as S
 
 THRESHOLDS = S.Thresholds(strong_r=0.8, weak_r=0.5, alpha=0.05)
 
@@ -179,7 +179,7 @@ def test_markdown_names_domains_left_out_of_the_pool(inputs):
 def test_dense_correlations_section_lists_each_domain_and_metric():
     import pandas as pd
 
-    from grokpath.summary import dense_markdown
+    from grokpath.analysis.summary import dense_markdown
 
     dense = pd.DataFrame({
         "domain": ["math", "math", "code"], "metric": ["edit_distance_char", "probe_loss", "edit_distance_char"],

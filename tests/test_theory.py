@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grokpath.errors import GrokpathError
-from grokpath.theory import (
+from grokpath.analysis.theory import (
     TOY_COLUMNS,
     ToySetup,
     effective_dimension,
@@ -18,6 +17,7 @@ from grokpath.theory import (
     routing_kernel,
     toy_table,
 )
+from grokpath.errors import GrokpathError
 
 
 def small_setup(**changes) -> ToySetup:

@@ -7,9 +7,9 @@ Params: threshold, max_pairs, seed.
 
 from pathlib import Path
 
-from grokpath.ablation import group_edit_distance_table
+from grokpath.analysis.ablation import group_edit_distance_table
 from grokpath.entry import run
-from grokpath.pathways import load_pathway_table
+from grokpath.routing.pathways import load_pathway_table
 from grokpath.tableio import read_parquet, write_parquet
 
 MEMORIZATION_COLUMNS = ["domain", "sample_id", "t_star", "memorized"]

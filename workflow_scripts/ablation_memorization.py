@@ -8,9 +8,9 @@ import json
 
 import pandas as pd
 
-from grokpath.ablation import ablation_memorization, memorized_fractions
+from grokpath.analysis.ablation import ablation_memorization, memorized_fractions
 from grokpath.entry import log, run
-from grokpath.sample_loss import LOSS_COLUMNS
+from grokpath.loss.sample_loss import LOSS_COLUMNS
 from grokpath.tableio import read_parquet, write_parquet
 
 

@@ -3,8 +3,8 @@
 import json
 
 from grokpath.entry import run
-from grokpath.instruction_tuning import LAB_TEMPLATE_WORDS
-from grokpath.tokenizer import build_tokenizer, save_tokenizer
+from grokpath.evaluation.instruction_tuning import LAB_TEMPLATE_WORDS
+from grokpath.lab.tokenizer import build_tokenizer, save_tokenizer
 
 
 def main(args: dict) -> None:

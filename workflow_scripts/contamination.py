@@ -7,7 +7,7 @@ Params:  tasks          {domain: lm-eval task name}; its domains are the ones sc
          max_length (null), device ("auto"), dtype ("auto": bf16 on CUDA, fp32 on CPU);
          optional: tokenizer (a folder or hub name instead of the checkpoint's own),
          device_map (auto: the model over every visible GPU)
-Outputs: contamination  Parquet (grokpath.contamination.CONTAMINATION_COLUMNS)
+Outputs: contamination  Parquet (grokpath.evaluation.contamination.CONTAMINATION_COLUMNS)
 """
 
 from pathlib import Path
@@ -18,7 +18,7 @@ from grokpath.entry import corpus_dir, run
 def main(args):
     import torch
 
-    from grokpath import contamination
+    from grokpath.evaluation import contamination
     from grokpath.tableio import read_jsonl, write_parquet
 
     torch.set_num_threads(int(args.get("threads") or 1))

@@ -1,13 +1,13 @@
 """Rule dense_correlations (lab): each pathway-monitor metric vs test accuracy over the monitor's
-steps after each domain's fit (grokpath.dense_correlations).
+steps after each domain's fit (grokpath.analysis.dense_correlations).
 
 Inputs:  monitor   train/monitor.parquet (the pathway monitor of the lab pretraining)
          probe     train/probe.parquet (the dense accuracy probe: t_fit and test accuracy)
 Outputs: dense_correlations   analysis/dense_correlations.parquet
-         (grokpath.dense_correlations.DENSE_CORRELATION_COLUMNS)
+         (grokpath.analysis.dense_correlations.DENSE_CORRELATION_COLUMNS)
 """
 
-from grokpath import dense_correlations as dense
+from grokpath.analysis import dense_correlations as dense
 from grokpath.entry import log, run
 from grokpath.tableio import read_parquet, write_parquet
 

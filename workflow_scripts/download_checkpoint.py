@@ -14,10 +14,10 @@ The Hub endpoint is huggingface_hub's HF_ENDPOINT setting.
 import json
 from pathlib import Path
 
-from grokpath.checkpoints import CHECKPOINT_META
 from grokpath.entry import run
 from grokpath.errors import GrokpathError
-from grokpath.hub import download_checkpoint, revision_name
+from grokpath.sources.checkpoints import CHECKPOINT_META
+from grokpath.sources.hub import download_checkpoint, revision_name
 from grokpath.tableio import write_json
 
 

@@ -12,8 +12,8 @@ Params:  task_dir      folder of our task YAMLs (config/lm_eval_tasks/lab or ...
          optional: steps (one per checkpoint, in order; local checkpoints), tokenizer (a
          folder or hub name instead of each checkpoint's own), device_map (auto: lm-eval's
          parallelize over every visible GPU)
-Outputs: per_item      per-item Parquet (grokpath.evaluation.ITEM_COLUMNS)
-         aggregate     aggregate Parquet (grokpath.evaluation.AGGREGATE_COLUMNS)
+Outputs: per_item      per-item Parquet (grokpath.evaluation.harness.ITEM_COLUMNS)
+         aggregate     aggregate Parquet (grokpath.evaluation.harness.AGGREGATE_COLUMNS)
          tasks_dir     the per-run copy of the task YAMLs that was evaluated
 """
 
@@ -26,8 +26,8 @@ from grokpath.errors import GrokpathError
 def main(args):
     import torch
 
-    from grokpath import evaluation
-    from grokpath.checkpoints import checkpoint_step
+    from grokpath.evaluation import harness as evaluation
+    from grokpath.sources.checkpoints import checkpoint_step
     from grokpath.tableio import write_parquet
 
     torch.set_num_threads(int(args.get("threads") or 1))

@@ -1,9 +1,9 @@
 """Extract per-sample router pathways of one checkpoint (rule `extract_pathways`).
 
 Inputs: checkpoint (HF dir), manifest (corpus/manifest.json; the corpus is its folder).
-No memorization input on purpose: see grokpath.extract.select_samples.
-Outputs: pathways (parquet; columns in grokpath.extract), routers (the router matrices;
-columns in grokpath.routers.ROUTER_COLUMNS). Params: step (default: from the
+No memorization input on purpose: see grokpath.routing.extract.select_samples.
+Outputs: pathways (parquet; columns in grokpath.routing.extract), routers (the router matrices;
+columns in grokpath.routing.routers.ROUTER_COLUMNS). Params: step (default: from the
 checkpoint's grokpath_checkpoint.json), domains (names), max_per_domain (null = no cap), seed, batch_size,
 max_length, device (auto|cpu|cuda...), dtype (auto|float32|bfloat16|float16), weights (scores|topk,
 default scores; families without router scores over all experts write topk, and the table says so);
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from grokpath.checkpoints import checkpoint_step
 from grokpath.entry import corpus_dir, log, run
 from grokpath.errors import GrokpathError
-from grokpath.extract import default_dtype, extract_pathways, select_samples
-from grokpath.routers import WEIGHT_KINDS, find_routers, write_router_table
+from grokpath.routing.extract import default_dtype, extract_pathways, select_samples
+from grokpath.routing.routers import WEIGHT_KINDS, find_routers, write_router_table
+from grokpath.sources.checkpoints import checkpoint_step
 from grokpath.tableio import read_jsonl
 from grokpath.tokens import resolve_device
 
@@ -47,7 +47,7 @@ def load_train_rows(corpus_dir: Path, domains) -> dict[str, list[dict]]:
 
 
 def main(args: dict) -> None:
-    from grokpath.checkpoints import load_model, load_tokenizer
+    from grokpath.sources.checkpoints import load_model, load_tokenizer
 
     checkpoint = Path(args["checkpoint"])
     weights = str(args.get("weights") or "scores")

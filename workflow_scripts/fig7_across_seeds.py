@@ -5,10 +5,10 @@ Inputs (one file per seed, in the order of params.seeds): points
 Outputs: png, pdf. Params: seeds.
 """
 
+from grokpath.analysis.seeds import read_by_seed
+from grokpath.analysis.stats import CORRELATION_COLUMNS, POINT_COLUMNS
 from grokpath.entry import as_list, run
 from grokpath.figures.seeds import fig7_across_seeds
-from grokpath.seeds import read_by_seed
-from grokpath.stats import CORRELATION_COLUMNS, POINT_COLUMNS
 
 
 def by_seed(args: dict, key: str, columns: list[str]) -> dict:

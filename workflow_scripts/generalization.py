@@ -3,18 +3,18 @@
 Inputs:  items          per-item Parquet of the evaluate step
          contamination  optional: contamination Parquet; flagged items are dropped first
 Params:  min_mean_acc (0.8), max_misses (1)
-Outputs: generalization Parquet (grokpath.generalization.GENERALIZATION_COLUMNS)
+Outputs: generalization Parquet (grokpath.evaluation.generalization.GENERALIZATION_COLUMNS)
 """
 
 import logging
 
 from grokpath.entry import run
 
-log = logging.getLogger("grokpath.generalization")
+log = logging.getLogger("grokpath.evaluation.generalization")
 
 
 def main(args):
-    from grokpath import generalization
+    from grokpath.evaluation import generalization
     from grokpath.tableio import read_parquet, write_parquet
 
     items = read_parquet(args["per_item"], ["task", "domain", "doc_id", "step", "correct"])

@@ -1,18 +1,18 @@
-"""Rule grokking: does the lab grok? One verdict per domain (grokpath.lab_verdict).
+"""Rule grokking: does the lab grok? One verdict per domain (grokpath.analysis.verdict).
 
 Inputs:  aggregate  eval/aggregate.parquet (lm-eval test accuracy at the checkpoints)
          probe      train/probe.parquet (training accuracy; rows at other steps are ignored)
          samples    memorization/samples.parquet (t* of the memorized samples)
          manifest   corpus/manifest.json (output type per domain; test.jsonl beside it gives
                     the number of choices)
-Outputs: grokking   analysis/grokking.parquet (grokpath.lab_verdict.TABLE_COLUMNS)
+Outputs: grokking   analysis/grokking.parquet (grokpath.analysis.verdict.TABLE_COLUMNS)
 """
 
 import json
 
-from grokpath import lab_verdict
+from grokpath.analysis import verdict as lab_verdict
 from grokpath.entry import corpus_dir, log, run
-from grokpath.evaluation import AGGREGATE_COLUMNS
+from grokpath.evaluation.harness import AGGREGATE_COLUMNS
 from grokpath.tableio import read_parquet, write_parquet
 
 

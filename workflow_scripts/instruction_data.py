@@ -1,7 +1,7 @@
 """Rule instruction_data: sample the paper's instruction-tuning sets into one JSONL file."""
 
 from grokpath.entry import run
-from grokpath.instruction_data import sample_instructions
+from grokpath.evaluation.instruction_data import sample_instructions
 from grokpath.tableio import write_jsonl
 
 

@@ -17,7 +17,7 @@ from grokpath.errors import GrokpathError
 
 
 def instruction_rows(paths, row_format: str) -> list[dict]:
-    from grokpath import instruction_tuning as it
+    from grokpath.evaluation import instruction_tuning as it
     from grokpath.tableio import read_jsonl
 
     records = [row for path in as_list(paths) for row in read_jsonl(path)]
@@ -31,7 +31,7 @@ def instruction_rows(paths, row_format: str) -> list[dict]:
 def main(args):
     import torch
 
-    from grokpath.instruction_tuning import instruction_tune
+    from grokpath.evaluation.instruction_tuning import instruction_tune
 
     torch.set_num_threads(int(args.get("threads") or 1))
     rows = instruction_rows(args["instructions"], args.get("format", "lab"))

@@ -3,8 +3,8 @@
 import pandas as pd
 
 from grokpath.entry import as_list, run
-from grokpath.loss_baselines import loss_baselines
-from grokpath.sample_loss import LOSS_COLUMNS
+from grokpath.loss.baselines import loss_baselines
+from grokpath.loss.sample_loss import LOSS_COLUMNS
 from grokpath.tableio import read_parquet, write_parquet
 
 

@@ -1,7 +1,7 @@
-"""Rule make_corpus: generate the lab corpus (see grokpath.corpus)."""
+"""Rule make_corpus: generate the lab corpus (see grokpath.lab.corpus)."""
 
-from grokpath.corpus import write_corpus
 from grokpath.entry import corpus_dir, run
+from grokpath.lab.corpus import write_corpus
 
 
 def main(args: dict) -> None:

@@ -4,7 +4,7 @@ Inputs:  memorization    memorization/samples.parquet
          generalization  Parquet of the generalization step
          corpus_dir      results/{run}/corpus ({domain}/train.jsonl texts, test.jsonl items)
 Params:  embedding ("tfidf" | "sentence-transformers/all-MiniLM-L6-v2"), device ("auto")
-Outputs: matches         Parquet (grokpath.matching.MATCH_COLUMNS)
+Outputs: matches         Parquet (grokpath.evaluation.matching.MATCH_COLUMNS)
 """
 
 from pathlib import Path
@@ -13,8 +13,8 @@ from grokpath.entry import corpus_dir, run
 
 
 def main(args):
-    from grokpath import matching
-    from grokpath.contamination import item_text
+    from grokpath.evaluation import matching
+    from grokpath.evaluation.contamination import item_text
     from grokpath.tableio import read_jsonl, read_parquet, write_parquet
 
     memorization = read_parquet(

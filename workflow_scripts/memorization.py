@@ -5,11 +5,11 @@ import logging
 import pandas as pd
 
 from grokpath.entry import as_list, run
-from grokpath.memorization import memorization_table
-from grokpath.sample_loss import LOSS_COLUMNS
+from grokpath.loss.memorization import memorization_table
+from grokpath.loss.sample_loss import LOSS_COLUMNS
 from grokpath.tableio import read_parquet, write_json, write_parquet
 
-log = logging.getLogger("grokpath.memorization")
+log = logging.getLogger("grokpath.loss.memorization")
 
 
 def main(args: dict) -> None:

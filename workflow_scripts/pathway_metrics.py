@@ -3,7 +3,7 @@
 Inputs: pathways (list of extraction parquets, one per step), memorization (parquet),
 routers (list of `step{S}.routers.parquet` written by extraction: the router matrices W_l
 that Metric 2 embeds experts with).
-Outputs: edit_distance, consistency, routing (tidy parquets; columns in grokpath.pathway_metrics).
+Outputs: edit_distance, consistency, routing (tidy parquets; columns in grokpath.routing.metrics).
 Params: threshold (0.7), max_pairs, seed, final_step (default: the largest step given; the
 reference of router saturation), consistency_min_cos (0.05: Metric 2's floor on a sample's largest
 adjacent-layer cosine).
@@ -14,15 +14,15 @@ from pathlib import Path
 
 from grokpath.entry import as_list, log, run
 from grokpath.errors import GrokpathError
-from grokpath.pathway_metrics import (
+from grokpath.routing.metrics import (
     DEFAULT_CONSISTENCY_MIN_COS,
     DEFAULT_MAX_PAIRS,
     baselines_table,
     consistency_table,
     edit_distance_table,
 )
-from grokpath.pathways import PAPER_THRESHOLD, load_pathway_table
-from grokpath.routers import read_router_weights
+from grokpath.routing.pathways import PAPER_THRESHOLD, load_pathway_table
+from grokpath.routing.routers import read_router_weights
 from grokpath.tableio import read_parquet, write_parquet
 
 MEMORIZATION_COLUMNS = ["domain", "sample_id", "t_star", "memorized"]

@@ -9,7 +9,7 @@ pretrain.monitor_every steps; params.monitor_settings are its pathway settings, 
 from transformers import AutoTokenizer
 
 from grokpath.entry import corpus_dir, run
-from grokpath.pretrain import pretrain, write_logs
+from grokpath.lab.pretrain import pretrain, write_logs
 
 
 def main(args: dict) -> None:

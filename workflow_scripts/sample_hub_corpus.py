@@ -1,7 +1,7 @@
 """Rule `sample_hub_corpus`: draw the paper-scale corpus from configured datasets.
 
 Args:
-- domains: {name: {train, valid, test, output_type?}} (shape: grokpath.hub_corpus docstring)
+- domains: {name: {train, valid, test, output_type?}} (shape: grokpath.sources.hub_corpus docstring)
 - counts: {n_train, n_valid, n_test}
 - seed: run seed
 - corpus_dir: output directory; gets {domain}/{train,valid,test}.jsonl and manifest.json
@@ -10,7 +10,7 @@ Args:
 
 from grokpath.entry import run
 from grokpath.errors import GrokpathError
-from grokpath.hub_corpus import write_hub_corpus
+from grokpath.sources.hub_corpus import write_hub_corpus
 
 
 def required(args: dict, key: str):

@@ -6,9 +6,9 @@ grokpath_checkpoint.json; local checkpoints pass it), tokenizer (a folder or hub
 the checkpoint's own), device_map (auto: the model over every visible GPU). Output: loss.
 """
 
-from grokpath.checkpoints import checkpoint_step
 from grokpath.entry import corpus_dir, run
-from grokpath.sample_loss import sample_loss_table
+from grokpath.loss.sample_loss import sample_loss_table
+from grokpath.sources.checkpoints import checkpoint_step
 from grokpath.tableio import write_parquet
 
 

@@ -1,4 +1,4 @@
-"""Rule seeds_summary: results/{run}/seeds/, what holds across the run's seeds (grokpath.seeds).
+"""Rule seeds_summary: results/{run}/seeds/, what holds across the run's seeds (grokpath.analysis.seeds).
 
 Inputs (one file per seed, in the order of params.seeds): correlations
 (analysis/table1_correlations.parquet), claims (analysis/claims.parquet) and grokking
@@ -9,9 +9,7 @@ the lab verdict), summary (summary.md). Params: seeds, run.
 
 import pandas as pd
 
-from grokpath.entry import as_list, run
-from grokpath.lab_verdict import TABLE_COLUMNS as GROKKING_COLUMNS
-from grokpath.seeds import (
+from grokpath.analysis.seeds import (
     GROKKING_ACROSS_COLUMNS,
     claims_across_seeds,
     grokking_across_seeds,
@@ -20,8 +18,10 @@ from grokpath.seeds import (
     table1_across_seeds,
     table1_per_seed,
 )
-from grokpath.stats import CORRELATION_COLUMNS
-from grokpath.summary import CLAIM_COLUMNS, write_summary
+from grokpath.analysis.stats import CORRELATION_COLUMNS
+from grokpath.analysis.summary import CLAIM_COLUMNS, write_summary
+from grokpath.analysis.verdict import TABLE_COLUMNS as GROKKING_COLUMNS
+from grokpath.entry import as_list, run
 from grokpath.tableio import write_parquet
 
 

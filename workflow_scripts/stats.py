@@ -5,14 +5,14 @@ config's routing threshold); loss_baselines. Outputs: accuracy (with both checkp
 points (predictor x accuracy per domain and step), correlations (Table 1 + CIs, OLS, LOO R^2, both
 windows), nested (F-tests of loss + metric vs loss), fits (Fig 7 lines and bands, within-domain z).
 Params: window, rise_fraction, min_gain, min_checkpoints, group, n_resamples, confidence, seed,
-nested_loss. Columns: grokpath.stats.
+nested_loss. Columns: grokpath.analysis.stats.
 """
 
-from grokpath import stats
-from grokpath.contamination import CONTAMINATION_COLUMNS
+from grokpath.analysis import stats
 from grokpath.entry import log, run
-from grokpath.evaluation import ITEM_COLUMNS
-from grokpath.pathway_metrics import METRIC_TABLE_COLUMNS
+from grokpath.evaluation.contamination import CONTAMINATION_COLUMNS
+from grokpath.evaluation.harness import ITEM_COLUMNS
+from grokpath.routing.metrics import METRIC_TABLE_COLUMNS
 from grokpath.tableio import read_parquet, write_parquet
 
 SOURCES = ("edit_distance", "consistency", "routing", "loss_baselines")

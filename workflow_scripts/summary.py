@@ -1,5 +1,5 @@
 """Rule summary: results/{run}/summary.md, each paper claim beside this run's measurement, and
-the claims as a table (output claims: analysis/claims.parquet, grokpath.summary.CLAIM_COLUMNS).
+the claims as a table (output claims: analysis/claims.parquet, grokpath.analysis.summary.CLAIM_COLUMNS).
 
 Inputs: correlations, nested, accuracy (analysis/), groups, generalization, contamination,
 matches, edit_distance, consistency, routing, loss_baselines, toy, and the ablation tables
@@ -10,21 +10,14 @@ Params: run, delta, fig2_domain, cross_domains, fig4_groups, fig5_group, fig6_gr
 thresholds, eps_factors, deltas, strong_r, weak_r, alpha, rise_fraction, min_gain, min_checkpoints.
 """
 
-from grokpath.contamination import CONTAMINATION_COLUMNS
-from grokpath.dense_correlations import DENSE_CORRELATION_COLUMNS
-from grokpath.entry import as_list, run
-from grokpath.figures.pathways import resolve_groups
-from grokpath.figures.render import GROUP_COLUMNS, metrics, paired
-from grokpath.generalization import GENERALIZATION_COLUMNS
-from grokpath.lab_verdict import TABLE_COLUMNS as GROKKING_COLUMNS
-from grokpath.matching import MATCH_COLUMNS
-from grokpath.stats import (
+from grokpath.analysis.dense_correlations import DENSE_CORRELATION_COLUMNS
+from grokpath.analysis.stats import (
     ACCURACY_COLUMNS,
     CORRELATION_COLUMNS,
     NESTED_COLUMNS,
     window_rule_text,
 )
-from grokpath.summary import (
+from grokpath.analysis.summary import (
     SummaryInputs,
     Thresholds,
     build_claims,
@@ -32,8 +25,15 @@ from grokpath.summary import (
     summary_markdown,
     write_summary,
 )
+from grokpath.analysis.theory import TOY_COLUMNS
+from grokpath.analysis.trends import resolve_groups
+from grokpath.analysis.verdict import TABLE_COLUMNS as GROKKING_COLUMNS
+from grokpath.entry import as_list, run
+from grokpath.evaluation.contamination import CONTAMINATION_COLUMNS
+from grokpath.evaluation.generalization import GENERALIZATION_COLUMNS
+from grokpath.evaluation.matching import MATCH_COLUMNS
+from grokpath.figures.render import GROUP_COLUMNS, metrics, paired
 from grokpath.tableio import read_parquet, write_parquet
-from grokpath.theory import TOY_COLUMNS
 
 
 def main(args: dict) -> None:

@@ -1,14 +1,14 @@
 """Rule theory_toy: one (edit distance, effective dimension) point per seed (paper App. C.4).
 
-Output: toy (parquet, columns in grokpath.theory). Params: seed (base), n_seeds, and the
+Output: toy (parquet, columns in grokpath.analysis.theory). Params: seed (base), n_seeds, and the
 ToySetup fields (n_samples, dim, n_experts, n_clusters, cluster_noise, sharpness,
 routing_specificity, ridge, threshold, expert_kernel).
 """
 
+from grokpath.analysis.theory import ToySetup, toy_table
 from grokpath.entry import log, run
 from grokpath.errors import GrokpathError
 from grokpath.tableio import write_parquet
-from grokpath.theory import ToySetup, toy_table
 
 SETUP_KEYS = ("n_samples", "dim", "n_experts", "n_clusters", "cluster_noise", "sharpness",
               "routing_specificity", "ridge", "threshold", "expert_kernel")  # fmt: skip

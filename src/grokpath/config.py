@@ -206,7 +206,7 @@ def check_semantics(config: dict) -> None:
 
 def check_checkpoint_source(config: dict) -> None:
     """steps may be left out only for local checkpoints (found on disk); local needs its folders.
-    The folders themselves are checked when the DAG is built (grokpath.local_checkpoints)."""
+    The folders themselves are checked when the DAG is built (grokpath.sources.local_checkpoints)."""
     checkpoints = config["checkpoints"]
     source = checkpoints["source"]
     if source != "local" and "steps" not in checkpoints:

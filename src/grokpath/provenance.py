@@ -66,7 +66,7 @@ def checkpoint_sources(
     metas: Iterable[Mapping], lab_steps: Iterable[int] = (), local: Iterable[Mapping] = ()
 ) -> list[dict]:
     """One entry per checkpoint step, sorted: hub metadata as written by the download, lab steps
-    as pretrained here, local folders as grokpath.local_checkpoints found them."""
+    as pretrained here, local folders as grokpath.sources.local_checkpoints found them."""
     entries = [{k: meta.get(k) for k in ("step", "source", "repo_id", "revision", "commit")} for meta in metas]
     entries += [{"step": int(step), "source": "lab"} for step in lab_steps]
     entries += [

@@ -1,5 +1,7 @@
 """Paper figures, one module per family; each figure is a function of tidy tables that writes a
 PNG and a PDF. `grokpath.figures.render` reads a rule's named inputs and calls the right one.
+Figures only draw: what a figure computes and the summary also reports (groups shown, trends
+after t*, generalized fractions) is in `grokpath.analysis.trends`; no other stage imports figures.
 
 - grokking: Fig 1 (memorized per step vs generalized), Fig 2 (matched group pairs)
 - pathways: Figs 4 and 6 (metric + loss of memorized groups), Fig 5 (per layer),

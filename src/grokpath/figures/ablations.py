@@ -7,37 +7,15 @@ groups whose distance falls after their t* (negative post-t* trend), the paper's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pandas as pd
 
+from grokpath.analysis.trends import (
+    EDIT_DISTANCE,
+    falling_after_memorization,
+    memorized_group_labels,
+    select_rows,
+)
 from grokpath.figures.common import ALL, note, panel_grid, save_figure, sequential_colours
-from grokpath.figures.pathways import EDIT_DISTANCE, select_rows
-from grokpath.stats import post_memorization_trend
-
-
-@dataclass(frozen=True)
-class FallingGroups:
-    falling: int
-    with_trend: int  # groups with at least three checkpoints from t* on
-
-
-def memorized_group_labels(table: pd.DataFrame) -> list[str]:
-    groups = {g for g in table["group"].unique() if g not in (ALL, "memorized")}
-    return sorted(groups, key=int)
-
-
-def falling_after_memorization(table: pd.DataFrame, domain: str = ALL) -> FallingGroups:
-    """How many groups' edit distance trends down from their t* on."""
-    falling = with_trend = 0
-    for group in memorized_group_labels(table):
-        series = select_rows(table, EDIT_DISTANCE, domain, group)
-        trend = post_memorization_trend(series["step"], series["value"], int(group))
-        if trend is None:
-            continue
-        with_trend += 1
-        falling += trend.slope < 0
-    return FallingGroups(falling, with_trend)
 
 
 def setting_panels(

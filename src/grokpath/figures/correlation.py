@@ -1,7 +1,7 @@
 """Metrics against test accuracy: paper Table 1 (rendered + CSV) and Fig 7 (scatter with fits).
 
 Both draw the configured checkpoint window (the `primary` rows of the correlation table); the CSV
-holds every row, both windows. Fig 7 plots within-domain z-scores (grokpath.stats module doc): the
+holds every row, both windows. Fig 7 plots within-domain z-scores (grokpath.analysis.stats module doc): the
 pooled fit then measures how metric and accuracy move together inside domains, not how the
 domains' levels differ.
 """
@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from grokpath.figures.common import colour_cycle, note, panel_grid, require_rows, save_figure
-from grokpath.stats import (
+from grokpath.analysis.stats import (
     FIG7_PREDICTORS,
     PAPER_FIG7_R2,
     PAPER_WINDOW,
@@ -21,6 +20,7 @@ from grokpath.stats import (
     pooled_z_points,
     primary_rows,
 )
+from grokpath.figures.common import colour_cycle, note, panel_grid, require_rows, save_figure
 from grokpath.tableio import atomic_path
 
 PREDICTOR_LABELS = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from grokpath.analysis.trends import cumulative_generalized_fraction
+from grokpath.evaluation.generalization import drop_contaminated
 from grokpath.figures.common import (
     colour_cycle,
     note,
@@ -13,23 +15,10 @@ from grokpath.figures.common import (
     save_figure,
     step_label,
 )
-from grokpath.generalization import drop_contaminated
 
 MEMORIZED_COLOUR = "#4c72b0"
 GENERALIZED_COLOUR = "#dd8452"
 PHASE_COLOUR = "0.85"
-
-
-def cumulative_generalized_fraction(generalization: pd.DataFrame, steps) -> pd.DataFrame:
-    """domain, step, fraction: share of a domain's test items generalized at or before step."""
-    rows = []
-    for domain, part in generalization.groupby("domain", sort=True):
-        gen = part["gen_step"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        for step in steps:
-            rows.append(
-                {"domain": domain, "step": int(step), "fraction": float(np.mean(gen <= step))}
-            )
-    return pd.DataFrame(rows, columns=["domain", "step", "fraction"])
 
 
 def fig1_memorization_generalization(

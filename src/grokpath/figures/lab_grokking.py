@@ -1,5 +1,5 @@
 """The lab verdict drawn (no paper figure): per domain, training and test accuracy over steps with
-the steps that decide whether it groks (analysis/grokking.parquet, grokpath.lab_verdict)."""
+the steps that decide whether it groks (analysis/grokking.parquet, grokpath.analysis.verdict)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _title(verdict) -> str:
 def fig_lab_grokking(probe: pd.DataFrame, test_accuracy: pd.DataFrame, verdicts: pd.DataFrame,
                      png: str, pdf: str) -> None:  # fmt: skip
     """probe: the dense pretraining probe (every row drawn); test_accuracy: lm-eval's, domain,
-    step, accuracy at the checkpoints; verdicts: grokpath.lab_verdict.TABLE_COLUMNS."""
+    step, accuracy at the checkpoints; verdicts: grokpath.analysis.verdict.TABLE_COLUMNS."""
     require_rows(verdicts, "lab_grokking: analysis/grokking.parquet")
     fig, axes = panel_grid(len(verdicts), max_columns=2, size=(3.8, 3.0))
     for ax, verdict in zip(axes, verdicts.sort_values("domain").to_dict("records")):

@@ -3,17 +3,17 @@ steps, the dense probe's train and test accuracy (train/probe.parquet) with the 
 distance and consistency of the probe set (train/monitor.parquet), the memorization steps
 (memorization/samples.parquet: t* of the memorized samples) as a strip, and t_fit and t_mem50
 marked. The panel title gives the dense Spearman r of each metric with test accuracy after t_fit
-(grokpath.dense_correlations)."""
+(grokpath.analysis.dense_correlations)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from grokpath.dense_correlations import dense_correlations
+from grokpath.analysis.dense_correlations import dense_correlations
+from grokpath.analysis.verdict import FIT_ACCURACY, fit_step, half_memorized_step
 from grokpath.figures.common import ALL, note, panel_grid, require_rows, save_figure, step_label
 from grokpath.figures.lab_grokking import MARKED_STEPS, TEST_COLOUR, TRAIN_COLOUR
-from grokpath.lab_verdict import FIT_ACCURACY, fit_step, half_memorized_step
 
 EDIT_DISTANCE = "edit_distance_char"
 CONSISTENCY = "consistency_norm_mean_cos"
@@ -71,7 +71,7 @@ def _title(domain: str, correlations: pd.DataFrame) -> str:
 def fig_monitor(probe: pd.DataFrame, monitor: pd.DataFrame, samples: pd.DataFrame, png: str,
                 pdf: str) -> None:  # fmt: skip
     """probe: train/probe.parquet (step, domain, split, accuracy); monitor: train/monitor.parquet
-    (grokpath.monitor.MONITOR_TABLE_COLUMNS); samples: memorization/samples.parquet (domain,
+    (grokpath.routing.monitor.MONITOR_TABLE_COLUMNS); samples: memorization/samples.parquet (domain,
     t_star, memorized)."""
     require_rows(monitor, "fig_monitor: train/monitor.parquet")
     domains = monitor_domains(probe, monitor)

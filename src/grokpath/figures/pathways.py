@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
+from grokpath.analysis.stats import pearson, post_memorization_trend, quadratic_trend, spearman
+from grokpath.analysis.trends import (
+    CONSISTENCY,
+    EDIT_DISTANCE,
+    TRAINING_LOSS,
+    cross_domain_label,
+    entropy_distance_points,
+    layer_change_after,
+    layer_order,
+    select_rows,
+)
 from grokpath.figures.common import (
     ALL,
     domains_with_all,
@@ -15,36 +25,6 @@ from grokpath.figures.common import (
     sequential_colours,
     step_label,
 )
-from grokpath.stats import pearson, post_memorization_trend, quadratic_trend, spearman
-
-EDIT_DISTANCE = "edit_distance_char"
-CONSISTENCY = "consistency_norm_mean_cos"
-TRAINING_LOSS = "training_loss"
-
-
-def select_rows(table: pd.DataFrame, metric: str, domain: str, group: str, layer: str = ALL):
-    rows = table[
-        (table["metric"] == metric) & (table["domain"] == domain)
-        & (table["group"] == group) & (table["layer"] == layer)
-    ]  # fmt: skip
-    return rows.sort_values("step")
-
-
-def resolve_groups(setting, groups: pd.DataFrame, count: int) -> list[int]:
-    """The t* groups a figure shows: the config's step or list, or `auto` = the `count` largest.
-
-    Size is summed over domains, because the five panels show the same groups; ties go to the
-    earlier step, and the chosen groups are returned in step order.
-    """
-    if isinstance(setting, (int, str)) and setting != "auto":
-        return [int(setting)]
-    if setting != "auto":
-        return sorted(int(s) for s in setting)
-    if groups.empty:
-        return []
-    sizes = groups.groupby("t_star")["n_samples"].sum().reset_index()
-    largest = sizes.sort_values(["n_samples", "t_star"], ascending=[False, True]).head(count)
-    return sorted(int(s) for s in largest["t_star"])
 
 
 def _style_legend(fig, groups: list[int], colours: dict, ylabel: str) -> None:
@@ -129,10 +109,6 @@ def fig6_consistency(consistency, loss_baselines, groups: list[int], png, pdf) -
     )  # fmt: skip
 
 
-def layer_order(table: pd.DataFrame) -> list[str]:
-    return sorted((l for l in table["layer"].unique() if l != ALL), key=int)
-
-
 def fig5_layer_edit_distance(edit_distance: pd.DataFrame, t_star: int | None, png, pdf) -> None:
     """One panel per MoE layer: the group's edit distance over steps (global, domain "all")."""
     rows = edit_distance[
@@ -155,20 +131,6 @@ def fig5_layer_edit_distance(edit_distance: pd.DataFrame, t_star: int | None, pn
     save_figure(fig, png, pdf)
 
 
-def layer_change_after(steps, values, t_star: int) -> float:
-    """Value at the last checkpoint minus the value at t* (NaN if t* is not a checkpoint)."""
-    steps, values = np.asarray(steps), np.asarray(values, float)
-    at = np.flatnonzero(steps == t_star)
-    if len(at) == 0 or len(values) == 0:
-        return float("nan")
-    return float(values[-1] - values[at[0]])
-
-
-def cross_domain_label(domain_a: str, domain_b: str) -> str:
-    """Cross-domain rows name the pair in sorted order, e.g. "code|math"."""
-    return "|".join(sorted((domain_a, domain_b)))
-
-
 def fig12_cross_domain(edit_distance: pd.DataFrame, domain_a: str, domain_b: str, png, pdf) -> None:
     """Mean distance between the two domains' pathways over steps, beside each domain's own."""
     label = cross_domain_label(domain_a, domain_b)
@@ -188,27 +150,6 @@ def fig12_cross_domain(edit_distance: pd.DataFrame, domain_a: str, domain_b: str
     ax.set_ylabel("edit distance")
     ax.legend()
     save_figure(fig, png, pdf)
-
-
-def entropy_distance_points(edit_distance: pd.DataFrame, routing: pd.DataFrame) -> pd.DataFrame:
-    """Paired (edit distance, routing entropy) per step, domain, memorized group and layer.
-
-    Per-layer rows of single domains: each point is one set of samples at one checkpoint in
-    one layer (the tables hold set means, not per-sample distances).
-    """
-    keys = ["step", "domain", "group", "layer"]
-
-    def pick(table, metric, name):
-        rows = table[
-            (table["metric"] == metric) & (table["layer"] != ALL) & (table["domain"] != ALL)
-            & ~table["domain"].str.contains("|", regex=False)
-            & ~table["group"].isin([ALL, "memorized"])
-        ]  # fmt: skip
-        return rows[keys + ["value"]].rename(columns={"value": name})
-
-    return pick(edit_distance, EDIT_DISTANCE, "edit_distance").merge(
-        pick(routing, "routing_entropy", "routing_entropy"), on=keys
-    )
 
 
 def fig13_entropy_vs_distance(edit_distance: pd.DataFrame, routing: pd.DataFrame, png, pdf) -> None:

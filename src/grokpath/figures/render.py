@@ -11,18 +11,19 @@ from typing import Callable
 
 import pandas as pd
 
-from grokpath.ablation import memorized_fractions
-from grokpath.contamination import CONTAMINATION_COLUMNS
+from grokpath.analysis import trends
+from grokpath.analysis.ablation import memorized_fractions
+from grokpath.analysis.stats import CORRELATION_COLUMNS, FIT_COLUMNS, accuracy_by_test_group
+from grokpath.analysis.theory import TOY_COLUMNS
+from grokpath.analysis.verdict import PROBE_COLUMNS, TABLE_COLUMNS, checkpoint_test_accuracy
 from grokpath.errors import GrokpathError
-from grokpath.evaluation import AGGREGATE_COLUMNS, ITEM_COLUMNS
+from grokpath.evaluation.contamination import CONTAMINATION_COLUMNS
+from grokpath.evaluation.generalization import GENERALIZATION_COLUMNS
+from grokpath.evaluation.harness import AGGREGATE_COLUMNS, ITEM_COLUMNS
+from grokpath.evaluation.matching import MATCH_COLUMNS
 from grokpath.figures import ablations, correlation, grokking, lab_grokking, monitor, pathways, theory
-from grokpath.generalization import GENERALIZATION_COLUMNS
-from grokpath.lab_verdict import PROBE_COLUMNS, TABLE_COLUMNS, checkpoint_test_accuracy
-from grokpath.matching import MATCH_COLUMNS
-from grokpath.pathway_metrics import METRIC_TABLE_COLUMNS
-from grokpath.stats import CORRELATION_COLUMNS, FIT_COLUMNS, accuracy_by_test_group
+from grokpath.routing.metrics import METRIC_TABLE_COLUMNS
 from grokpath.tableio import read_parquet
-from grokpath.theory import TOY_COLUMNS
 
 GROUP_COLUMNS = ["domain", "t_star", "n_samples"]
 POINT_COLUMNS = ["domain", "step", "predictor", "x", "accuracy", "in_window", "rise_found"]
@@ -72,7 +73,7 @@ def fig2(args: dict) -> None:
 
 
 def fig4(args: dict) -> None:
-    shown = pathways.resolve_groups(args["show_groups"], groups_table(args["groups"]), 2)
+    shown = trends.resolve_groups(args["show_groups"], groups_table(args["groups"]), 2)
     pathways.fig4_edit_distance(
         metrics(args["edit_distance"]), metrics(args["loss_baselines"]), shown, args["png"],
         args["pdf"],
@@ -80,14 +81,14 @@ def fig4(args: dict) -> None:
 
 
 def fig5(args: dict) -> None:
-    shown = pathways.resolve_groups(args["show_group"], groups_table(args["groups"]), 1)
+    shown = trends.resolve_groups(args["show_group"], groups_table(args["groups"]), 1)
     pathways.fig5_layer_edit_distance(
         metrics(args["edit_distance"]), shown[0] if shown else None, args["png"], args["pdf"]
     )
 
 
 def fig6(args: dict) -> None:
-    shown = pathways.resolve_groups(args["show_groups"], groups_table(args["groups"]), 2)
+    shown = trends.resolve_groups(args["show_groups"], groups_table(args["groups"]), 2)
     pathways.fig6_consistency(
         metrics(args["consistency"]), metrics(args["loss_baselines"]), shown, args["png"],
         args["pdf"],
@@ -161,7 +162,7 @@ def lab_grokking_figure(args: dict) -> None:
 def monitor_figure(args: dict) -> None:
     monitor.fig_monitor(
         read_parquet(args["probe"], PROBE_COLUMNS),
-        metrics(args["monitor"]),  # grokpath.monitor's table: the metric tables' columns + n_excluded
+        metrics(args["monitor"]),  # grokpath.routing.monitor's table: the metric tables' columns + n_excluded
         read_parquet(args["samples"], MEMORIZATION_COLUMNS), args["png"], args["pdf"],
     )  # fmt: skip
 

@@ -1,5 +1,5 @@
 """Paper Fig 7 over every seed of a run: one panel per predictor, each seed's within-domain
-z-scores (grokpath.seeds.fig7_points_across_seeds), one colour per domain, one marker per seed,
+z-scores (grokpath.analysis.seeds.fig7_points_across_seeds), one colour per domain, one marker per seed,
 with the OLS line over all seeds. Titles give R^2 over all seeds, its range over the seeds' own
 pooled fits, and the paper's (raw-pool) R^2.
 """
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from grokpath.analysis.seeds import fig7_points_across_seeds, pooled_r2_across_seeds
+from grokpath.analysis.stats import FIG7_PREDICTORS, PAPER_FIG7_R2, POOLED, ols_fit, primary_rows
 from grokpath.figures.common import colour_cycle, note, panel_grid, save_figure
 from grokpath.figures.correlation import PREDICTOR_LABELS, window_title
-from grokpath.seeds import fig7_points_across_seeds, pooled_r2_across_seeds
-from grokpath.stats import FIG7_PREDICTORS, PAPER_FIG7_R2, POOLED, ols_fit, primary_rows
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from grokpath.analysis.stats import fit_band, ols_fit, pearson
 from grokpath.figures.common import panel_grid, require_rows, save_figure
-from grokpath.stats import fit_band, ols_fit, pearson
 
 CONFIDENCE = 0.95
 

@@ -7,7 +7,7 @@ The tables are the workflow's inputs in their own layouts, small enough to read 
 `expected.json`'s consequences: three domains (code and math rise, trivia does not), eight
 checkpoints, eight training samples, four validation samples and ten test items per domain.
 
-- losses.parquet (grokpath.sample_loss.LOSS_COLUMNS): a training sample's loss sits near 2 until
+- losses.parquet (grokpath.loss.sample_loss.LOSS_COLUMNS): a training sample's loss sits near 2 until
   its planned t*, then at its group's floor (0.15 at t* 200, 0.25 at 300, 0.35 at 400, 0.55 at 500);
   one sample of code and math settles only at the last checkpoint (unconfirmed), others never.
 - items.parquet (lm-eval's per-item table): code and math items turn right at a planned step and

@@ -3,10 +3,10 @@
 Every claim gets a verdict - holds, does not hold, or not measurable (the data to test it is
 absent at this scale) - and the numbers behind it. The verdict rules are written next to each
 claim; the thresholds they use (`strong_r`, `weak_r`, `alpha`) come from config `analysis.summary`.
-Above the claims, the lab verdict (analysis/grokking.parquet, grokpath.lab_verdict): does this run
+Above the claims, the lab verdict (analysis/grokking.parquet, grokpath.analysis.verdict): does this run
 memorize before it generalizes, per domain?
 Correlation claims read the configured checkpoint window (the `primary` rows of the correlation
-table; pooled rows pool within-domain z-scores, grokpath.stats); the markdown also shows Table 1
+table; pooled rows pool within-domain z-scores, grokpath.analysis.stats); the markdown also shows Table 1
 over the other window, compactly.
 """
 
@@ -17,20 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from grokpath.figures.ablations import falling_after_memorization
-from grokpath.figures.pathways import (
-    CONSISTENCY,
-    EDIT_DISTANCE,
-    TRAINING_LOSS,
-    cross_domain_label,
-    entropy_distance_points,
-    layer_change_after,
-    layer_order,
-    select_rows,
-)
-from grokpath.figures.grokking import cumulative_generalized_fraction
-from grokpath.generalization import drop_contaminated
-from grokpath.stats import (
+from grokpath.analysis.stats import (
     FIG7_PREDICTORS,
     PAPER_FIG7_R2,
     PAPER_TABLE1_PEARSON,
@@ -42,6 +29,19 @@ from grokpath.stats import (
     quadratic_trend,
     spearman,
 )
+from grokpath.analysis.trends import (
+    CONSISTENCY,
+    EDIT_DISTANCE,
+    TRAINING_LOSS,
+    cross_domain_label,
+    cumulative_generalized_fraction,
+    entropy_distance_points,
+    falling_after_memorization,
+    layer_change_after,
+    layer_order,
+    select_rows,
+)
+from grokpath.evaluation.generalization import drop_contaminated
 from grokpath.tableio import atomic_path
 
 HOLDS, FAILS, UNMEASURABLE = "holds", "does not hold", "not measurable"
@@ -95,7 +95,7 @@ class SummaryInputs:
     threshold_ablation: dict[str, pd.DataFrame] = field(default_factory=dict)
     eps_ablation: dict[str, pd.DataFrame] = field(default_factory=dict)
     delta_ablation: dict[str, pd.DataFrame] = field(default_factory=dict)
-    grokking: pd.DataFrame | None = None  # lab_verdict.TABLE_COLUMNS; None without a probe
+    grokking: pd.DataFrame | None = None  # verdict.TABLE_COLUMNS; None without a probe
     dense: pd.DataFrame | None = None  # dense_correlations columns; None without the lab monitor
 
 
@@ -621,7 +621,7 @@ GROKKING_RULE = (
     "gain; t_mem50: step by which half the memorized samples have their t*. A domain groks when "
     "it fits, its final gain is >= 0.5, its gain at t_fit is <= half the final gain and "
     "t_gen50 - t_mem50 > 0. Staggered: the grokking domains' (at least two) t_gen50 spread over "
-    "at least a quarter of the run. Rules in `src/grokpath/lab_verdict.py`."
+    "at least a quarter of the run. Rules in `src/grokpath/analysis/verdict.py`."
 )
 
 
@@ -702,7 +702,7 @@ def summary_markdown(inputs: SummaryInputs, claims: list[Claim], rule_text: str)
                 f"{counts[HOLDS]} hold, {counts[FAILS]} do not hold, {counts[UNMEASURABLE]} are not "
                 "measurable here. Every number below is computed from this run's tables "
                 "(results/{run}/analysis, metrics, eval, theory); the verdict rules are in "
-                "`src/grokpath/summary.py`.",
+                "`src/grokpath/analysis/summary.py`.",
                 claims_markdown(claims),
                 dense_markdown(inputs.dense),
                 "## Checkpoint windows of the correlations",

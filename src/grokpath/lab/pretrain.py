@@ -5,7 +5,7 @@ log step),
 `train/probe.parquet` (step, domain, split train|test, n, accuracy, checkpoint: whether the step
 is a saved checkpoint), the accuracy probe at every log step and checkpoint, and, when
 `pretrain()` gets a `monitor_output`, `train/monitor.parquet`: the pathway monitor
-(`grokpath.monitor`; `grokpath.monitor.MONITOR_TABLE_COLUMNS`) on `pretrain.monitor_samples`
+(`grokpath.routing.monitor`; `grokpath.routing.monitor.MONITOR_TABLE_COLUMNS`) on `pretrain.monitor_samples`
 seeded training samples per domain, every `pretrain.monitor_every` steps and at every checkpoint
 (the probe's schedule at that interval, so each monitor step has probe rows).
 
@@ -27,16 +27,16 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from grokpath.balance import RouterBalance
-from grokpath.checkpoints import CHECKPOINT_META
 from grokpath.errors import GrokpathError
-from grokpath.lab_model import init_lab_model
-from grokpath.monitor import DEFAULT_EVERY_N_STEPS, DEFAULT_PROBE_SAMPLES, PathwayMonitor, draw_probe_samples
-from grokpath.probe import probe_accuracy
+from grokpath.lab.balance import RouterBalance
+from grokpath.lab.model import init_lab_model
+from grokpath.lab.probe import probe_accuracy
+from grokpath.routing.monitor import DEFAULT_EVERY_N_STEPS, DEFAULT_PROBE_SAMPLES, PathwayMonitor, draw_probe_samples
+from grokpath.sources.checkpoints import CHECKPOINT_META
 from grokpath.tableio import atomic_dir, read_jsonl, write_parquet
 from grokpath.tokens import answer_starts, encode_samples, resolve_device
 
-log = logging.getLogger("grokpath.pretrain")
+log = logging.getLogger("grokpath.lab.pretrain")
 
 
 @dataclass

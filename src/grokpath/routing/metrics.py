@@ -61,7 +61,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from grokpath.errors import GrokpathError
-from grokpath.pathways import (
+from grokpath.routing.pathways import (
     LAYER_SEP,
     PAPER_THRESHOLD,
     IdPathway,

@@ -15,7 +15,7 @@ results/{run}/. The aggregation (rules/seeds.smk) reads each seed's tables and r
   parquet, joined on claim_id), how many seeds it holds in, fails in and cannot be measured in,
   and the verdict as text ("holds in 2 of 3 seeds").
 - seeds/grokking_across_seeds.parquet, `GROKKING_ACROSS_COLUMNS` (lab runs): per domain, in how
-  many seeds it groks (grokpath.lab_verdict), the mean steps, and in how many seeds the domains'
+  many seeds it groks (grokpath.analysis.verdict), the mean steps, and in how many seeds the domains'
   generalization is staggered.
 - seeds/summary.md: the three tables for a reader, and seeds/fig7_across_seeds.png (Fig 7 with every
   seed's within-domain z-scores, grokpath.figures.seeds).
@@ -26,8 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from grokpath.errors import GrokpathError
-from grokpath.stats import (
+from grokpath.analysis.stats import (
     FIG7_PREDICTORS,
     PAPER_FIG7_R2,
     PAPER_TABLE1_PEARSON,
@@ -37,7 +36,8 @@ from grokpath.stats import (
     pooled_z_points,
     primary_rows,
 )
-from grokpath.summary import FAILS, HOLDS, UNMEASURABLE
+from grokpath.analysis.summary import FAILS, HOLDS, UNMEASURABLE
+from grokpath.errors import GrokpathError
 from grokpath.tableio import read_parquet
 
 SEEDS_DIR = "seeds"  # results/{run}/seeds/: the aggregation's folder (never a seed's run)
@@ -170,7 +170,7 @@ def claims_across_seeds(claims: dict[int, pd.DataFrame]) -> pd.DataFrame:
 
 
 def grokking_across_seeds(grokking: dict[int, pd.DataFrame]) -> pd.DataFrame:
-    """GROKKING_ACROSS_COLUMNS: per domain, in how many seeds it groks (lab_verdict.TABLE_COLUMNS
+    """GROKKING_ACROSS_COLUMNS: per domain, in how many seeds it groks (verdict.TABLE_COLUMNS
     per seed), the steps' means over the seeds where they are defined."""
     table = _by_seed(grokking)
     seeds = sorted(grokking)
@@ -199,7 +199,7 @@ def grokking_across_seeds(grokking: dict[int, pd.DataFrame]) -> pd.DataFrame:
 
 def fig7_points_across_seeds(points: dict[int, pd.DataFrame]) -> tuple[pd.DataFrame, list[str]]:
     """FIG7_POINT_COLUMNS: each seed's Fig 7 points (configured window), z-scored within each
-    domain of that seed as grokpath.stats pools them; and what was left out, as "seed N: why"."""
+    domain of that seed as grokpath.analysis.stats pools them; and what was left out, as "seed N: why"."""
     parts, left_out = [], []
     for seed, table in sorted(points.items()):
         for predictor in FIG7_PREDICTORS:
@@ -311,7 +311,7 @@ def summary_markdown(
                 "## Paper claims",
                 f"{counts['all']} hold in every seed, {counts['some']} in some, {counts['none']} "
                 f"in none; {counts['unmeasurable']} are not measurable in any seed. Verdict rules: "
-                "`src/grokpath/summary.py`; counting: `src/grokpath/seeds.py`.",
+                "`src/grokpath/analysis/summary.py`; counting: `src/grokpath/analysis/seeds.py`.",
                 claims_markdown(claims),
                 f"## Table 1 across seeds (configured window `{window}`; pooled rows pool "
                 "within-domain z-scores; sd over seeds)",

@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from grokpath.errors import GrokpathError
-from grokpath.generalization import drop_contaminated
+from grokpath.evaluation.generalization import drop_contaminated
 
 # the pooled rows' domain label: the name says the pool is of within-domain z-scores
 POOLED = "pooled (within-domain z)"

@@ -21,7 +21,7 @@ from typing import Iterable, Mapping, Sequence
 from grokpath.errors import GrokpathError
 from grokpath.tableio import atomic_dir
 
-log = logging.getLogger("grokpath.instruction_tuning")
+log = logging.getLogger("grokpath.evaluation.instruction_tuning")
 
 # Kept in sync with `doc_to_text` of config/lm_eval_tasks/lab/lab_*_instruct.yaml (tested).
 LAB_INSTRUCTION_TEMPLATE = "question: {prompt} answer:"
@@ -198,7 +198,7 @@ def instruction_tune(
     """
     import torch
 
-    from grokpath.checkpoints import input_device, load_model, load_tokenizer, torch_dtype
+    from grokpath.sources.checkpoints import input_device, load_model, load_tokenizer, torch_dtype
     from grokpath.tokens import resolve_device
 
     device = resolve_device(device)

@@ -33,7 +33,7 @@ import yaml
 from grokpath.errors import GrokpathError
 from grokpath.tableio import atomic_dir
 
-log = logging.getLogger("grokpath.evaluation")
+log = logging.getLogger("grokpath.evaluation.harness")
 
 ITEM_COLUMNS = ["task", "domain", "doc_id", "step", "correct", "score", "prediction"]
 AGGREGATE_COLUMNS = [
@@ -96,7 +96,7 @@ def _rewrite_data_files(yaml_path: Path, run_dir: Path, template: Path) -> None:
         return
     cfg["dataset_kwargs"]["data_files"] = _resolve_data_files(data_files, run_dir)
     header = (
-        f"# Written by grokpath.evaluation.write_run_tasks from {template}\n"
+        f"# Written by grokpath.evaluation.harness.write_run_tasks from {template}\n"
         f"# with data_files resolved against {run_dir}.\n"
     )
     body = yaml.dump(cfg, Dumper=_TaskYamlDumper, sort_keys=False, allow_unicode=True)

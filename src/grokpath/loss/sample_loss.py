@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from grokpath.checkpoints import load_checkpoint
 from grokpath.errors import GrokpathError
+from grokpath.sources.checkpoints import load_checkpoint
 from grokpath.tableio import read_jsonl
 
 # torch (and grokpath.tokens, which needs it) is imported in the functions that run the model:
 # memorization, loss_baselines and the ablations import this module for LOSS_COLUMNS alone, and
 # torch would add seconds to each of those jobs.
 
-log = logging.getLogger("grokpath.sample_loss")
+log = logging.getLogger("grokpath.loss.sample_loss")
 LOSS_COLUMNS = ["domain", "sample_id", "split", "step", "loss", "n_tokens"]
 
 
@@ -77,8 +77,8 @@ def sample_loss_table(
     tokenizer: str | None = None, device_map: str | None = None,
 ) -> pd.DataFrame:
     """`tokenizer`: a folder or hub name to load instead of the checkpoint's own (local
-    checkpoints); `device_map`: 'auto' spreads the model over the GPUs (grokpath.checkpoints)."""
-    from grokpath.checkpoints import input_device
+    checkpoints); `device_map`: 'auto' spreads the model over the GPUs (grokpath.sources.checkpoints)."""
+    from grokpath.sources.checkpoints import input_device
     from grokpath.tokens import answer_starts, encode_samples, resolve_device
 
     dev = resolve_device(device)

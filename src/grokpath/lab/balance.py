@@ -5,7 +5,7 @@ over real tokens, averaged over layers), but computed per layer on the logits th
 produced; asking the model for `output_router_logits=True` made each CPU step ~35 % slower.
 
 Only passes with gradients enabled are recorded: a pass under `torch.inference_mode` or
-`torch.no_grad` (the accuracy probe, `grokpath.monitor`) cannot feed a loss that trains, so it
+`torch.no_grad` (the accuracy probe, `grokpath.routing.monitor`) cannot feed a loss that trains, so it
 must not enter the balance loss of the next training step.
 """
 

@@ -15,11 +15,11 @@ Output table (one row per sample and MoE layer, rows of a sample in layer order)
 | shared_expert | string | `none`, `gated` (own sigmoid gate: Qwen2-MoE) or `always_on` (DeepSeek) |
 | shared_gate | float32, null unless gated | mean over real tokens of the shared expert's sigmoid gate |
 
-The Parquet schema metadata (`grokpath.pathways.EXTRACTION_METADATA_KEY`, JSON) records the
+The Parquet schema metadata (`grokpath.routing.pathways.EXTRACTION_METADATA_KEY`, JSON) records the
 family, the kind written and the one asked for, what it means, experts, top-k, the MoE layers and
-the dense layers skipped, and the shared expert: `grokpath.pathways.read_extraction_metadata`.
+the dense layers skipped, and the shared expert: `grokpath.routing.pathways.read_extraction_metadata`.
 
-Weight kinds (`pathways.weights`; per family in grokpath.routers):
+Weight kinds (`pathways.weights`; per family in grokpath.routing.routers):
 - `scores`: the family's own gate scores over every expert (softmax: OLMoE, FlexOlmo, Mixtral,
   Qwen, DeepSeek-V2; sigmoid, normalised to sum to 1: DeepSeek-V3). For OLMoE this is the FULL
   softmax, not the top-k weights: the top-8 of OLMoE carry < 1 of the mass (norm_topk_prob is
@@ -64,12 +64,12 @@ import torch
 from torch import nn
 
 from grokpath.errors import GrokpathError
-from grokpath.pathways import (  # noqa: F401 (re-exported)
+from grokpath.routing.pathways import (  # noqa: F401 (re-exported)
     EXTRACTION_METADATA_KEY,
     PATHWAY_COLUMNS,
     PATHWAY_SCHEMA,
 )
-from grokpath.routers import WEIGHT_KINDS, RouterSpec, backbone_of, find_routers, router_info
+from grokpath.routing.routers import WEIGHT_KINDS, RouterSpec, backbone_of, find_routers, router_info
 from grokpath.tableio import ParquetStream
 
 log = logging.getLogger("grokpath")
@@ -115,7 +115,7 @@ class RouterCapture:
     """Hooks on the routers that turn each layer's routing into per-sample means at once.
 
     `routers` is a RouterSpec, or the router modules of one (`spec.modules`); `weights` is
-    `scores` or `topk` (grokpath.routers): a family without scores over all experts gives
+    `scores` or `topk` (grokpath.routing.routers): a family without scores over all experts gives
     `topk` whatever is asked (`self.kind` says which). A module that `find_routers` did not
     return is read as before adapters existed: the softmax of its first output.
 

@@ -58,7 +58,7 @@ from tqdm import tqdm
 from grokpath.errors import GrokpathError
 from grokpath.tableio import write_json, write_jsonl
 
-log = logging.getLogger("grokpath.hub_corpus")
+log = logging.getLogger("grokpath.sources.hub_corpus")
 
 SPLITS = ("train", "valid", "test")
 COUNT_KEYS = {"train": "n_train", "valid": "n_valid", "test": "n_test"}

@@ -8,9 +8,9 @@ set, every N steps, from inside any MoE training loop.
     monitor.close()                      # writes monitor.parquet (the Trainer callback does this)
 
 What a monitor step computes, with the functions the offline rules use (no second
-implementation): the probe samples' router weights are captured with `grokpath.extract`'s
+implementation): the probe samples' router weights are captured with `grokpath.routing.extract`'s
 `RouterCapture` (same tokenisation, batching, padding and position ids as `extract_pathways`),
-put in a `grokpath.pathways.PathwayTable`, and passed to `grokpath.pathway_metrics`'
+put in a `grokpath.routing.pathways.PathwayTable`, and passed to `grokpath.routing.metrics`'
 `edit_distance_table`, `consistency_table` and `baselines_table` (routing entropy; router
 saturation needs the final checkpoint and is left out) with an empty memorization table: while
 training runs no t* is known, so every set is a domain's whole probe set (group "all"). On a
@@ -33,7 +33,7 @@ Training is not disturbed:
   nothing, and the pair sampling of the edit distance uses its own seeded numpy generator; the
   restore makes that a guarantee for any model);
 - the router hooks exist only during the probe's forward pass;
-- `grokpath.balance.RouterBalance` records only passes with gradients enabled, so the lab's
+- `grokpath.lab.balance.RouterBalance` records only passes with gradients enabled, so the lab's
   load-balancing loss never sees the probe's passes (other balance hooks should do the same).
 
 The monitor runs the model as it is (its device and dtype: on a GPU trained in float32 the
@@ -57,7 +57,7 @@ import torch
 from transformers import TrainerCallback
 
 from grokpath.errors import GrokpathError
-from grokpath.extract import (
+from grokpath.routing.extract import (
     RouterCapture,
     check_samples,
     length_sorted_batches,
@@ -65,7 +65,7 @@ from grokpath.extract import (
     select_samples,
     tokenize_window,
 )
-from grokpath.pathway_metrics import (
+from grokpath.routing.metrics import (
     DEFAULT_CONSISTENCY_MIN_COS,
     DEFAULT_MAX_PAIRS,
     METRIC_TABLE_COLUMNS,
@@ -73,11 +73,11 @@ from grokpath.pathway_metrics import (
     consistency_table,
     edit_distance_table,
 )
-from grokpath.pathways import PAPER_THRESHOLD, PathwayTable
-from grokpath.routers import backbone_of, find_routers
+from grokpath.routing.pathways import PAPER_THRESHOLD, PathwayTable
+from grokpath.routing.routers import backbone_of, find_routers
 from grokpath.tableio import write_parquet
 
-log = logging.getLogger("grokpath.monitor")
+log = logging.getLogger("grokpath.routing.monitor")
 
 DEFAULT_PROBE_SAMPLES = 64  # per domain
 DEFAULT_EVERY_N_STEPS = 50
@@ -116,7 +116,7 @@ def draw_probe_samples(
 
     `rows`: {domain: [rows or texts]} or an iterable of rows with a "domain" key. A row needs
     "text"; its "sample_id" defaults to its position in its domain; other fields (e.g. "prompt")
-    are kept. The draw is `grokpath.extract.select_samples`'s, so the same corpus and seed give
+    are kept. The draw is `grokpath.routing.extract.select_samples`'s, so the same corpus and seed give
     the offline extraction's samples when its `max_per_domain` is the same.
     """
     by_domain: dict[str, list[dict]] = {}
@@ -180,7 +180,7 @@ def eval_mode(model: torch.nn.Module) -> Iterator[None]:
 class PathwayMonitor:
     """Router-pathway metrics of a fixed probe set every `every_n_steps` (module docstring).
 
-    model: an MoE *ForCausalLM (any family `grokpath.routers` has an adapter for; anything else
+    model: an MoE *ForCausalLM (any family `grokpath.routing.routers` has an adapter for; anything else
         fails at construction with the adapters' one-line error).
     probe_samples: dicts with sample_id, domain, text (see `draw_probe_samples`); tokenised once.
     threshold: the pathway's cumulative-weight cut (paper 0.7).
@@ -189,7 +189,7 @@ class PathwayMonitor:
     max_pairs, seed, workers, cross_domain: as `pathway_metrics.edit_distance_table`'s.
     consistency_min_cos: `pathway_metrics.consistency_table`'s min_cos (config
         pathways.consistency_min_cos).
-    weights: `scores` or `topk`, as extraction's (config pathways.weights; grokpath.routers).
+    weights: `scores` or `topk`, as extraction's (config pathways.weights; grokpath.routing.routers).
     loss_span: "all" (every token after the first) or "answer" (from the end of each sample's
         "prompt", via `grokpath.tokens.answer_starts`); None skips the loss and runs only the
         backbone, as extraction does.

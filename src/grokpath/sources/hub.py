@@ -22,11 +22,11 @@ import httpx2
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.errors import RepositoryNotFoundError
 
-from grokpath.checkpoints import CHECKPOINT_META, check_checkpoint_dir
 from grokpath.errors import GrokpathError
+from grokpath.sources.checkpoints import CHECKPOINT_META, check_checkpoint_dir
 from grokpath.tableio import atomic_dir, write_json
 
-log = logging.getLogger("grokpath.hub")
+log = logging.getLogger("grokpath.sources.hub")
 
 # OLMoE-1B-7B: 1024 sequences of 4096 tokens per optimizer step.
 TOKENS_PER_STEP = 4_194_304

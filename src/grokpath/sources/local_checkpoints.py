@@ -9,7 +9,7 @@ them when the DAG is built, so a bad folder stops `snakemake -n` with one line t
   those steps, each of which must have its folder (other folders on disk are left alone);
 - every folder: a readable config.json and weights (*.safetensors or pytorch_model*.bin);
 - one architecture: config.json's model_type and sizes (ARCHITECTURE_KEYS) equal across steps,
-  and a family that has a router adapter (grokpath.routers.ADAPTERS);
+  and a family that has a router adapter (grokpath.routing.routers.ADAPTERS);
 - a tokenizer: `checkpoints.local.tokenizer` (a folder, or a hub name that must be in the local
   HF cache when HF_HUB_OFFLINE is set), else one in every checkpoint folder. A Trainer saves a
   tokenizer into its checkpoints only when it was given one (`processing_class=`).
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from grokpath.checkpoints import WEIGHT_PATTERNS
 from grokpath.errors import GrokpathError
+from grokpath.sources.checkpoints import WEIGHT_PATTERNS
 
 DEFAULT_PATTERN = "checkpoint-{step}"
 # Files any of which makes a folder a tokenizer that AutoTokenizer loads.
@@ -156,7 +156,7 @@ def _check_same_architecture(configs: dict[int, dict], folders: dict[int, Path])
                 f"local checkpoint {folders[step]}: architecture differs from {folders[first]} ({shown})"
             )
     model_type = reference.get("model_type")
-    from grokpath.routers import ADAPTERS, supported_families
+    from grokpath.routing.routers import ADAPTERS, supported_families
 
     if model_type not in ADAPTERS:
         raise GrokpathError(

@@ -5,7 +5,7 @@ retune. Each variant is the config plus `key.path=value` overrides (values parse
 generates the corpus and tokenizer as the workflow does, pretrains without saving checkpoints,
 prints the dense probe (train/test accuracy per domain) as it goes, and writes it to Parquet.
 
-    python -m grokpath.lab_sweep --config config/config.yaml --steps 2000 \\
+    python -m grokpath.lab.sweep --config config/config.yaml --steps 2000 \\
         --set pretrain.grokfast.lamb=1.0 --set domains.math.lab.train_fraction=0.5 \\
         --out results/sweeps/lamb1.parquet
 
@@ -31,10 +31,10 @@ import pandas as pd
 import yaml
 
 from grokpath.config import load_config
-from grokpath.corpus import write_corpus
-from grokpath.instruction_tuning import LAB_TEMPLATE_WORDS
+from grokpath.evaluation.instruction_tuning import LAB_TEMPLATE_WORDS
+from grokpath.lab.corpus import write_corpus
+from grokpath.lab.tokenizer import build_tokenizer
 from grokpath.tableio import write_parquet
-from grokpath.tokenizer import build_tokenizer
 
 
 def apply_override(config: dict, assignment: str) -> dict:
@@ -63,7 +63,7 @@ def probe_line(rows: list[dict]) -> str:
 def probe_verdict(probe: pd.DataFrame, chance: dict[str, float], steps: list[int]) -> pd.DataFrame:
     """The grokking verdict with the probe's test accuracy in place of lm-eval's, at `steps`;
     memorization is unknown here, so `after_memorization` stays open (no t_mem50)."""
-    from grokpath.lab_verdict import grokking_verdict
+    from grokpath.analysis.verdict import grokking_verdict
 
     at = probe[probe["step"].isin(steps)]
     test = at.loc[at["split"] == "test", ["domain", "step", "accuracy"]]
@@ -77,8 +77,8 @@ def memorization_verdict(probe: pd.DataFrame, losses: pd.DataFrame, config: dict
                          chance: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """(verdict with t_mem50, memorized samples per t* and domain) from the checkpoint losses of
     the training samples, with the config's memorization settings; test accuracy from the probe."""
-    from grokpath.lab_verdict import grokking_verdict
-    from grokpath.memorization import memorization_table
+    from grokpath.analysis.verdict import grokking_verdict
+    from grokpath.loss.memorization import memorization_table
 
     settings = config["memorization"]
     eps = {name: spec.get("eps", "auto") for name, spec in config["domains"].items()}
@@ -98,7 +98,7 @@ def memorization_verdict(probe: pd.DataFrame, losses: pd.DataFrame, config: dict
 
 def checkpoint_losses(config: dict, checkpoint_dirs: dict[int, Path], corpus_dir: Path,
                       threads: int) -> pd.DataFrame:  # fmt: skip
-    from grokpath.sample_loss import sample_loss_table
+    from grokpath.loss.sample_loss import sample_loss_table
 
     loss = config["loss"]
     tables = [
@@ -121,8 +121,8 @@ def loss_trend_line(losses: pd.DataFrame) -> str:
 def run_variant(config: dict, steps: int, threads: int, workdir: Path,
                 checkpoints: list[int] | None = None) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame | None]:  # fmt: skip
     """(probe, chance levels, training-sample losses at `checkpoints` or None)."""
-    from grokpath.lab_verdict import chance_levels
-    from grokpath.pretrain import pretrain
+    from grokpath.analysis.verdict import chance_levels
+    from grokpath.lab.pretrain import pretrain
 
     domains = {name: spec["lab"] for name, spec in config["domains"].items()}
     manifest = write_corpus(domains, config["seed"], workdir / "corpus")

@@ -8,7 +8,7 @@ checkpoints t, t+1, ..., last (t itself included):
   (otherwise a long correct tail could absorb an earlier miss as "the" generalization step).
 The window must hold at least two checkpoints: an item whose first qualifying checkpoint is the
 last one (e.g. right only at the last checkpoint) is unconfirmed, as a training sample's t* at
-the last checkpoint does not count as memorized (grokpath.memorization). Items that meet the rule
+the last checkpoint does not count as memorized (grokpath.loss.memorization). Items that meet the rule
 at no checkpoint before the last get gen_step = <NA>, generalized = False, so every reader of
 gen_step (Fig 1's cumulative line, the matching, Fig 2's test groups) leaves them out alike.
 """

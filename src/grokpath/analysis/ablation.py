@@ -4,12 +4,12 @@ The paper varies eps over 1.5-2.0 around its domain-specific eps of 2.0, and del
 0.03-0.05. Our eps is chosen per domain (often `auto`), so an ablation value is a factor on
 each domain's eps of the main run (memorization/eps.json): factor 0.75-1.0 is the paper's
 1.5-2.0 at eps 2.0. Memorization is recomputed from the cached loss tables with
-`grokpath.memorization.memorization_table`; the pathway edit distances of the new groups are
+`grokpath.loss.memorization.memorization_table`; the pathway edit distances of the new groups are
 recomputed from the cached pathway tables, so neither loss nor extraction runs again.
 
 Only what Figs 10-11 plot is computed: the char-level distance over whole pathways (layer
 "all") for every (domain, group) set, with the same pair sampling as
-`grokpath.pathway_metrics.edit_distance_table` (so the factor-1.0 rows equal the main table's).
+`grokpath.routing.metrics.edit_distance_table` (so the factor-1.0 rows equal the main table's).
 Extraction kept the main run's sample selection: at paper scale, where it is capped per domain,
 an ablation's groups are the extracted samples that the new rule memorizes.
 """
@@ -21,8 +21,8 @@ from typing import Sequence
 import pandas as pd
 
 from grokpath.errors import GrokpathError
-from grokpath.memorization import memorization_table
-from grokpath.pathway_metrics import (
+from grokpath.loss.memorization import memorization_table
+from grokpath.routing.metrics import (
     DEFAULT_MAX_PAIRS,
     METRIC_TABLE_COLUMNS,
     EncodedPathways,
@@ -32,7 +32,7 @@ from grokpath.pathway_metrics import (
     memorization_groups,
     sample_sets,
 )
-from grokpath.pathways import PAPER_THRESHOLD, PathwayTable, id_pathways
+from grokpath.routing.pathways import PAPER_THRESHOLD, PathwayTable, id_pathways
 
 EDIT_DISTANCE = "edit_distance_char"
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from grokpath.errors import GrokpathError
 
-log = logging.getLogger("grokpath.contamination")
+log = logging.getLogger("grokpath.evaluation.contamination")
 
 CONTAMINATION_COLUMNS = ["domain", "doc_id", "task", "min_k_pp", "n_tokens", "contaminated"]
 
@@ -136,7 +136,7 @@ def contamination_table(
     Returns CONTAMINATION_COLUMNS; `tasks` ({domain: lm-eval task}) names the task column so
     the table joins with the evaluation's per-item table on (task, doc_id).
     """
-    from grokpath.checkpoints import load_model, load_tokenizer, torch_dtype
+    from grokpath.sources.checkpoints import load_model, load_tokenizer, torch_dtype
     from grokpath.tokens import resolve_device
 
     missing = sorted(set(test_items) - set(tasks))

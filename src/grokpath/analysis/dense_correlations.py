@@ -1,18 +1,18 @@
 """Dense correlations of the lab: each pathway-monitor metric vs test accuracy over the monitor's
-steps, per domain (train/monitor.parquet, train/probe.parquet; grokpath.pretrain).
+steps, per domain (train/monitor.parquet, train/probe.parquet; grokpath.lab.pretrain).
 
-The ten-checkpoint correlations of Table 1 (grokpath.stats) have five points per domain; the
+The ten-checkpoint correlations of Table 1 (grokpath.analysis.stats) have five points per domain; the
 monitor runs at the dense accuracy probe's steps (every `pretrain.monitor_every`), so a domain
 has a curve of a hundred points. Per domain and metric (group "all", layer "all": the whole
 probe set, every layer) this gives Pearson and Spearman r of the metric against the probe's test
 accuracy over every monitor step from the domain's fit on: t_fit is the first probe step whose
-training accuracy is >= `fit_accuracy` (grokpath.lab_verdict.fit_step, FIT_ACCURACY 0.9, the
+training accuracy is >= `fit_accuracy` (grokpath.analysis.verdict.fit_step, FIT_ACCURACY 0.9, the
 verdict's convention, here on the dense probe's steps rather than the checkpoints). Before the fit
 test accuracy and the metrics both move with memorization itself; the question is whether a
 metric tracks generalization once the training set is fit.
 
 No p-values: consecutive steps of one run are strongly autocorrelated, so the usual tests would
-be far too confident. r is NaN with fewer than 3 steps or a constant side (grokpath.stats).
+be far too confident. r is NaN with fewer than 3 steps or a constant side (grokpath.analysis.stats).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from grokpath.lab_verdict import FIT_ACCURACY, fit_step
-from grokpath.stats import pearson, spearman
+from grokpath.analysis.stats import pearson, spearman
+from grokpath.analysis.verdict import FIT_ACCURACY, fit_step
 
 DENSE_CORRELATION_COLUMNS = [
     "domain", "metric", "t_fit", "first_step", "last_step", "n", "pearson_r", "spearman_r",

@@ -1,7 +1,7 @@
 """Paper-scale instruction data: a seeded sample of each configured instruction dataset.
 
 Records are written as they come (alpaca-style `instruction/input/output` or MetaMathQA's
-`query/response`); `grokpath.instruction_tuning.alpaca_rows` turns them into prompt/response
+`query/response`); `grokpath.evaluation.instruction_tuning.alpaca_rows` turns them into prompt/response
 rows. The mix is split evenly over the datasets, so one large set cannot crowd out the others.
 """
 
@@ -11,7 +11,7 @@ import logging
 
 from grokpath.errors import GrokpathError
 
-log = logging.getLogger("grokpath.instruction_data")
+log = logging.getLogger("grokpath.evaluation.instruction_data")
 
 
 def _load(name: str, spec: dict):

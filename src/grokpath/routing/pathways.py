@@ -13,7 +13,7 @@ Two forms of the same pathway:
 so that a character-level Levenshtein on it is the Levenshtein over expert-id tokens: substituting
 expert 12 for expert 13 costs 1 there, while on the paper string it costs 1 and "12"->"5" costs 2.
 
-`load_pathway_table` reads an extraction Parquet (see grokpath.extract) into dense arrays.
+`load_pathway_table` reads an extraction Parquet (see grokpath.routing.extract) into dense arrays.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ ID_TOKEN_BASE = 0x100
 
 IdPathway = tuple[tuple[int, ...], ...]
 
-# The extraction table (grokpath.extract writes it; columns documented there). Defined here, in
+# The extraction table (grokpath.routing.extract writes it; columns documented there). Defined here, in
 # the torch-free reader, so the metric jobs read it without importing torch.
 PATHWAY_SCHEMA = pa.schema(
     [

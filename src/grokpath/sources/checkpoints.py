@@ -50,10 +50,10 @@ DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 
 def torch_dtype(name: str | None, device):
     """A config dtype name as a torch dtype; auto (or none) = bf16 on CUDA, fp32 elsewhere
-    (grokpath.extract.default_dtype, the extraction's convention)."""
+    (grokpath.routing.extract.default_dtype, the extraction's convention)."""
     import torch
 
-    from grokpath.extract import default_dtype
+    from grokpath.routing.extract import default_dtype
 
     if name in (None, "", "auto"):
         return default_dtype(device)
@@ -110,7 +110,7 @@ def load_checkpoint(
     checkpoint_dir: str | Path, device, dtype=None, tokenizer=None, device_map: str | None = None
 ):
     # torch and transformers are imported in the functions: every snakemake process imports this
-    # module (rules/common.smk -> grokpath.hub), and they would add seconds to each dry run and job.
+    # module (rules/common.smk -> grokpath.sources.hub), and they would add seconds to each dry run and job.
     model = load_model(checkpoint_dir, device, dtype, device_map)
     tokenizer = load_tokenizer(checkpoint_dir, tokenizer)
     if tokenizer.pad_token_id is None:

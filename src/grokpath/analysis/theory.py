@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from grokpath.errors import GrokpathError
-from grokpath.pathway_metrics import mean_pathway_distance
-from grokpath.pathways import id_pathways
+from grokpath.routing.metrics import mean_pathway_distance
+from grokpath.routing.pathways import id_pathways
 
 TOY_COLUMNS = [
     "seed", "routing_specificity", "edit_distance", "effective_dim", "mean_path_length",

@@ -22,7 +22,7 @@ import pandas as pd
 
 from grokpath.errors import GrokpathError
 
-log = logging.getLogger("grokpath.matching")
+log = logging.getLogger("grokpath.evaluation.matching")
 
 MATCH_COLUMNS = ["domain", "train_group", "test_group", "similarity", "delay", "n_train", "n_test"]
 TFIDF = "tfidf"

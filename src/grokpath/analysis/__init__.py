@@ -1,0 +1,1 @@
+"""Stage analysis: statistics, trends, ablations, theory toy, verdict, seeds and the summary."""

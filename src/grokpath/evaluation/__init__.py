@@ -1,0 +1,1 @@
+"""Stage evaluation: lm-eval, instruction tuning, contamination, generalization, matching."""

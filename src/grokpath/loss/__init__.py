@@ -1,0 +1,1 @@
+"""Stage loss: per-sample losses, memorization steps (t*) and the loss baselines."""

@@ -1,0 +1,1 @@
+"""Stage routing: router adapters, pathway extraction, pathway metrics and the online monitor."""

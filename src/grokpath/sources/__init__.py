@@ -1,0 +1,1 @@
+"""Stage sources: hub corpora and checkpoints, and local checkpoint folders."""
