@@ -218,6 +218,28 @@ def test_sweep_memorization_verdict_dates_memorization_from_the_checkpoint_losse
     assert counts["math"].to_dict() == {100: 2, 200: 1}
 
 
+def test_no_decay_parameters_keep_their_values_while_the_rest_decays():
+    """One AdamW step with zero gradients: decay alone moves the weights, by the factor
+    (1 - lr * wd) = 0.5 here; the RMSNorm gains (`no_decay: [norm]`) do not move."""
+    import torch
+
+    from grokpath.lab.pretrain import decay_groups
+
+    model = init_lab_model(MODEL, 50, 0, 1, 7)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.AdamW(decay_groups(model, ["norm"]), lr=0.5, weight_decay=1.0)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    norms = [n for n in before if "norm" in n]
+    assert norms and "model.norm.weight" in norms
+    for name, p in model.named_parameters():
+        expected = before[name] if name in norms else 0.5 * before[name]
+        assert torch.allclose(p.detach(), expected), name
+    with pytest.raises(GrokpathError, match="no_decay"):
+        decay_groups(model, ["no_such_parameter"])
+
+
 def test_a_diverging_loss_stops_pretraining_before_any_later_checkpoint(corpus, tokenizer, tmp_path, monkeypatch):
     """A NaN loss at step 7 (forced): the step-6 checkpoint exists, none after it, and the error
     names step 7 and the last finite loss (step 6's, from the log of an identical healthy run)."""

@@ -92,6 +92,19 @@ def learning_rate(step: int, peak: float, warmup_steps: int, schedule=None) -> f
     return value
 
 
+def decay_groups(model, no_decay: list[str]) -> list[dict]:
+    """AdamW parameter groups: parameters whose name contains one of `no_decay` (e.g. "norm": the
+    RMSNorm gains, as most LLM recipes) are never decayed, so strong decay on the weight matrices
+    does not also flatten the output distribution; the rest follow the weight-decay schedule."""
+    kept, decayed = [], []
+    for name, parameter in model.named_parameters():
+        (kept if any(pattern in name for pattern in no_decay) else decayed).append(parameter)
+    if no_decay and not kept:
+        raise GrokpathError(f"pretrain.no_decay {no_decay}: no parameter name contains any of these")
+    groups = [{"params": decayed, "decays": True}]
+    return groups + ([{"params": kept, "decays": False, "weight_decay": 0.0}] if kept else [])
+
+
 def weight_decay(step: int, train_cfg: dict) -> float:
     """`pretrain.weight_decay`, replaced from each `weight_decay_schedule` entry's step on.
 
@@ -254,8 +267,8 @@ def pretrain(
     log.info("lab model: %d parameters, %d training samples, device %s, %d threads",
              sum(p.numel() for p in model.parameters()), len(samples), dev, torch.get_num_threads())
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"],
-        betas=tuple(train_cfg["betas"]),
+        decay_groups(model, train_cfg.get("no_decay") or []), lr=train_cfg["lr"],
+        weight_decay=train_cfg["weight_decay"], betas=tuple(train_cfg["betas"]),
     )
     slow_gradients = gradient_filter(model, train_cfg)
     train_forward = compiled_for_training(model, train_cfg)
@@ -284,7 +297,7 @@ def pretrain(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, train_cfg["lr"], train_cfg["warmup_steps"],
                                         train_cfg.get("lr_schedule"))  # fmt: skip
-            group["weight_decay"] = weight_decay(step, train_cfg)
+            group["weight_decay"] = weight_decay(step, train_cfg) if group["decays"] else 0.0
         model.train()
         batch_ids, batch_mask, batch_labels = ids[index].to(dev), attention[index].to(dev), labels[index].to(dev)
         balance.reset()
