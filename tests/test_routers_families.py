@@ -358,7 +358,8 @@ def test_topk_is_what_the_experts_receive(tmp_path, name):
         ids, weights = expert_args[position]
         assert ids.shape == (len(samples), FAMILIES[name].top_k)
         expected = scattered(ids, weights, EXPERTS)
-        np.testing.assert_allclose(table.weights[:, position], expected, atol=1e-6)
+        # two float32 forwards with different op orders: round-off reaches ~1e-6 (seen in CI: 1.04e-6)
+        np.testing.assert_allclose(table.weights[:, position], expected, atol=1e-5)
         chosen = [set(row.tolist()) for row in ids]
         assert [set(np.flatnonzero(row).tolist()) for row in table.weights[:, position]] == chosen
     frame = pq.read_table(tmp_path / "topk.parquet").to_pandas()
