@@ -60,14 +60,19 @@ def probe_line(rows: list[dict]) -> str:
                      for d, c in cells.items())
 
 
+def probe_accuracies(probe: pd.DataFrame, steps) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test): domain, step, accuracy of the probe at `steps`."""
+    at = probe[probe["step"].isin(steps)]
+    columns = ["domain", "step", "accuracy"]
+    return at.loc[at["split"] == "train", columns], at.loc[at["split"] == "test", columns]
+
+
 def probe_verdict(probe: pd.DataFrame, chance: dict[str, float], steps: list[int]) -> pd.DataFrame:
     """The grokking verdict with the probe's test accuracy in place of lm-eval's, at `steps`;
     memorization is unknown here, so `after_memorization` stays open (no t_mem50)."""
     from grokpath.analysis.verdict import grokking_verdict
 
-    at = probe[probe["step"].isin(steps)]
-    test = at.loc[at["split"] == "test", ["domain", "step", "accuracy"]]
-    train = at.loc[at["split"] == "train", ["domain", "step", "accuracy"]]
+    train, test = probe_accuracies(probe, steps)
     empty = pd.DataFrame({"domain": pd.Series(dtype=str), "t_star": pd.Series(dtype="Int64")})
     columns = ["domain", "t_fit", "gain_at_fit", "final_gain", "t_gen50", "fits", "generalizes", "late"]
     return grokking_verdict(train, test, empty, chance)[columns]
@@ -85,9 +90,7 @@ def memorization_verdict(probe: pd.DataFrame, losses: pd.DataFrame, config: dict
     samples, groups, _ = memorization_table(
         losses, eps, settings["delta"], settings["eps_step"], settings["target_fraction"])
     steps = sorted(losses["step"].unique())
-    at = probe[probe["step"].isin(steps)]
-    test = at.loc[at["split"] == "test", ["domain", "step", "accuracy"]]
-    train = at.loc[at["split"] == "train", ["domain", "step", "accuracy"]]
+    train, test = probe_accuracies(probe, steps)
     memorized = samples.loc[samples["memorized"], ["domain", "t_star"]]
     verdict = grokking_verdict(train, test, memorized, chance)
     eps_used = samples.groupby("domain")["eps"].first()
