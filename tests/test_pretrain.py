@@ -3,6 +3,7 @@ dense accuracy probe, the pathway monitor; and the memorization loss on the answ
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -267,3 +268,28 @@ def test_a_diverging_loss_stops_pretraining_before_any_later_checkpoint(corpus, 
         pretrain(corpus_dir=str(corpus), tokenizer=tokenizer, domains=list(DOMAINS), model_cfg=MODEL,
                  train_cfg=TRAIN, save_steps=[6, 10], checkpoint_dirs=dirs, seed=3, device="cpu")  # fmt: skip
     assert (tmp_path / "step6").is_dir() and not (tmp_path / "step10").exists()
+
+
+def test_training_objective_is_the_causal_lm_loss_without_smoothing_and_smooths_the_target():
+    from grokpath.lab.pretrain import training_objective
+
+    logits = torch.tensor([[[2.0, 0.0, -1.0], [0.5, 0.5, 0.0], [0.0, 3.0, 1.0]]])
+    labels = torch.tensor([[-100, 2, 1]])  # position 0 is never a target (shift by one)
+    log_p = torch.log_softmax(logits[0, :2], dim=-1)
+    nll = -(log_p[0, 2] + log_p[1, 1]) / 2
+    assert training_objective(logits, labels, 0.0).item() == pytest.approx(nll.item(), abs=1e-6)
+    # smoothing s: the target is 1 - s on the label plus s / V on every token (V = 3)
+    uniform = -log_p.mean(dim=-1).mean()
+    assert training_objective(logits, labels, 0.3).item() == pytest.approx((0.7 * nll + 0.3 * uniform).item(), abs=1e-6)
+    ignored = torch.tensor([[-100, -100, 1]])
+    assert training_objective(logits, ignored, 0.0).item() == pytest.approx(-log_p[1, 1].item(), abs=1e-6)
+
+
+def test_label_smoothing_changes_training_and_keeps_the_log_plain(corpus, tokenizer):
+    plain_log, _ = run_tiny(corpus, tokenizer, log_every=1, loss_span="answer")
+    zero_log, _ = run_tiny(corpus, tokenizer, log_every=1, loss_span="answer", label_smoothing=0.0)
+    smooth_log, _ = run_tiny(corpus, tokenizer, log_every=1, loss_span="answer", label_smoothing=0.2)
+    pd.testing.assert_frame_equal(zero_log.drop(columns="elapsed_s"), plain_log.drop(columns="elapsed_s"))
+    # step 1's logged loss is the plain loss of the same initial model and batch either way
+    assert smooth_log["loss"].iloc[0] == pytest.approx(plain_log["loss"].iloc[0], abs=1e-6)
+    assert not np.allclose(smooth_log["loss"].iloc[1:], plain_log["loss"].iloc[1:])

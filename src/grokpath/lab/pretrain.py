@@ -92,6 +92,22 @@ def learning_rate(step: int, peak: float, warmup_steps: int, schedule=None) -> f
     return value
 
 
+def training_objective(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Next-token cross-entropy over the labelled positions (labels -100 elsewhere), mean over
+    them as transformers' causal-LM loss, with `label_smoothing` (torch's: the target puts
+    1 - s on the label and s spread evenly over the vocabulary).
+
+    Why smoothing is a lab option: with plain cross-entropy a fitted sample's loss keeps falling
+    as its logit margin grows, so it never settles; with smoothing the margin has an optimum
+    and the (plain) loss of a fitted sample converges to about -log(1 - s), the paper's
+    "loss converges" at the step the sample is fit."""
+    vocab = logits.shape[-1]
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, vocab).float(), labels[:, 1:].reshape(-1),
+        ignore_index=-100, label_smoothing=label_smoothing,
+    )
+
+
 def decay_groups(model, no_decay: list[str]) -> list[dict]:
     """AdamW parameter groups: parameters whose name contains one of `no_decay` (e.g. "norm": the
     RMSNorm gains, as most LLM recipes) are never decayed, so strong decay on the weight matrices
@@ -271,6 +287,7 @@ def pretrain(
         weight_decay=train_cfg["weight_decay"], betas=tuple(train_cfg["betas"]),
     )
     slow_gradients = gradient_filter(model, train_cfg)
+    smoothing = float(train_cfg.get("label_smoothing") or 0.0)
     train_forward = compiled_for_training(model, train_cfg)
     balance = RouterBalance(model, model_cfg["top_k"], model_cfg["num_experts"])
     generator = torch.Generator().manual_seed(seed)
@@ -303,7 +320,9 @@ def pretrain(
         balance.reset()
         out = train_forward(input_ids=batch_ids, attention_mask=batch_mask, labels=batch_labels)
         aux_loss = balance.loss(batch_mask)
-        loss = out.loss + model_cfg["router_aux_loss_coef"] * aux_loss
+        # out.loss (plain cross-entropy) is what the log reports; smoothing only changes the objective
+        objective = (training_objective(out.logits, batch_labels, smoothing) if smoothing else out.loss)
+        loss = objective + model_cfg["router_aux_loss_coef"] * aux_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if slow_gradients:
