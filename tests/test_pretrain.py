@@ -11,7 +11,9 @@ import torch
 from grokpath.errors import GrokpathError
 from grokpath.lab.corpus import write_corpus
 from grokpath.lab.model import init_lab_model
-from grokpath.lab.pretrain import learning_rate, monitor_steps, pretrain, probe_steps, training_tensors, weight_decay
+from grokpath.lab.pretrain import (
+    learning_rate, monitor_steps, pretrain, probe_steps, training_objective, training_tensors, weight_decay,
+)
 from grokpath.lab.sweep import apply_override
 from grokpath.lab.tokenizer import build_tokenizer
 from grokpath.loss.sample_loss import per_sample_nll
@@ -271,8 +273,6 @@ def test_a_diverging_loss_stops_pretraining_before_any_later_checkpoint(corpus, 
 
 
 def test_training_objective_is_the_causal_lm_loss_without_smoothing_and_smooths_the_target():
-    from grokpath.lab.pretrain import training_objective
-
     logits = torch.tensor([[[2.0, 0.0, -1.0], [0.5, 0.5, 0.0], [0.0, 3.0, 1.0]]])
     labels = torch.tensor([[-100, 2, 1]])  # position 0 is never a target (shift by one)
     log_p = torch.log_softmax(logits[0, :2], dim=-1)

@@ -98,9 +98,9 @@ def training_objective(logits: torch.Tensor, labels: torch.Tensor, label_smoothi
     1 - s on the label and s spread evenly over the vocabulary).
 
     Why smoothing is a lab option: with plain cross-entropy a fitted sample's loss keeps falling
-    as its logit margin grows, so it never settles; with smoothing the margin has an optimum
-    and the (plain) loss of a fitted sample converges to about -log(1 - s), the paper's
-    "loss converges" at the step the sample is fit."""
+    as its logit margin grows; with smoothing the margin has an optimum, so the (plain) loss of a
+    fitted sample has a floor near -log(1 - s). It does not stop single samples' losses moving
+    between checkpoints (README, "Tuning the lab", reading (7))."""
     vocab = logits.shape[-1]
     return torch.nn.functional.cross_entropy(
         logits[:, :-1].reshape(-1, vocab).float(), labels[:, 1:].reshape(-1),
@@ -321,7 +321,7 @@ def pretrain(
         out = train_forward(input_ids=batch_ids, attention_mask=batch_mask, labels=batch_labels)
         aux_loss = balance.loss(batch_mask)
         # out.loss (plain cross-entropy) is what the log reports; smoothing only changes the objective
-        objective = (training_objective(out.logits, batch_labels, smoothing) if smoothing else out.loss)
+        objective = training_objective(out.logits, batch_labels, smoothing) if smoothing else out.loss
         loss = objective + model_cfg["router_aux_loss_coef"] * aux_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
