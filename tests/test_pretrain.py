@@ -293,3 +293,37 @@ def test_label_smoothing_changes_training_and_keeps_the_log_plain(corpus, tokeni
     # step 1's logged loss is the plain loss of the same initial model and batch either way
     assert smooth_log["loss"].iloc[0] == pytest.approx(plain_log["loss"].iloc[0], abs=1e-6)
     assert not np.allclose(smooth_log["loss"].iloc[1:], plain_log["loss"].iloc[1:])
+
+
+def _saved_weights(path):
+    from transformers import OlmoeForCausalLM
+
+    return {name: tensor.clone() for name, tensor in OlmoeForCausalLM.from_pretrained(path).state_dict().items()}
+
+
+def test_weight_ema_checkpoints_hold_the_average_of_the_trained_weights(corpus, tokenizer, tmp_path):
+    # reference: the plain run saved after every step, averaged by hand (the first step's weights
+    # start the average, as torch's AveragedModel does)
+    decay, steps = 0.6, list(range(1, 11))
+    plain_dirs = {s: str(tmp_path / "plain" / f"step{s}") for s in steps}
+    common = dict(corpus_dir=str(corpus), tokenizer=tokenizer, domains=list(DOMAINS), model_cfg=MODEL,
+                  seed=3, device="cpu")
+    plain_log, _ = pretrain(train_cfg={**TRAIN, "log_every": 1}, save_steps=steps, checkpoint_dirs=plain_dirs, **common)
+    ema_dirs = {s: str(tmp_path / "ema" / f"step{s}") for s in (6, 10)}
+    ema_log, ema_probe = pretrain(train_cfg={**TRAIN, "log_every": 1, "weight_ema": decay}, save_steps=[6, 10],
+                                  checkpoint_dirs=ema_dirs, **common)
+    columns = ["step", "loss", "aux_loss", "tokens"]
+    pd.testing.assert_frame_equal(ema_log[columns], plain_log[columns])  # training itself is unchanged
+    average = None
+    for step in steps:
+        weights = _saved_weights(plain_dirs[step])
+        average = weights if average is None else {
+            name: decay * average[name] + (1 - decay) * weights[name] for name in weights}
+        if step in ema_dirs:
+            saved = _saved_weights(ema_dirs[step])
+            assert saved.keys() == average.keys()
+            for name in saved:
+                torch.testing.assert_close(saved[name], average[name], rtol=1e-5, atol=1e-6)
+    last = _saved_weights(plain_dirs[10])
+    assert any(not torch.allclose(last[name], average[name]) for name in last)  # the average lags the weights
+    assert sorted(ema_probe["step"].unique()) == steps

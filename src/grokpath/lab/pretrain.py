@@ -241,6 +241,22 @@ def gradient_filter(model, train_cfg: dict) -> GradientFilter | None:
     return GradientFilter(model, spec["alpha"], spec["lamb"]) if spec else None
 
 
+def weight_average(model, train_cfg: dict):
+    """The exponential moving average of the weights that checkpoints, probe and monitor read
+    (`pretrain.weight_ema`: its decay per step; null: they read the trained weights).
+
+    torch's `AveragedModel` keeps the average in a copy of the model; made before any hook is
+    registered on `model`, so the copy carries none. Buffers are copied, not averaged (the lab
+    model's only buffers are the rotary frequencies, fixed).
+    """
+    decay = train_cfg.get("weight_ema")
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(float(decay)))
+
+
 def compiled_for_training(model, train_cfg: dict):
     """`torch.compile` for the training forward only (`pretrain.compile`).
 
@@ -287,6 +303,9 @@ def pretrain(
         weight_decay=train_cfg["weight_decay"], betas=tuple(train_cfg["betas"]),
     )
     slow_gradients = gradient_filter(model, train_cfg)
+    averaged = weight_average(model, train_cfg)
+    # what a checkpoint holds: the averaged weights when configured
+    read = averaged.module if averaged is not None else model
     smoothing = float(train_cfg.get("label_smoothing") or 0.0)
     train_forward = compiled_for_training(model, train_cfg)
     balance = RouterBalance(model, model_cfg["top_k"], model_cfg["num_experts"])
@@ -299,7 +318,7 @@ def pretrain(
     if monitor_output is not None:
         monitor_at = monitor_steps(train_cfg, save_steps, total)
         # the eager module: a compiled training forward keeps its graphs (no recompiles)
-        monitor = lab_monitor(model, tokenizer, corpus, train_cfg, dict(monitor_settings or {}), seed,
+        monitor = lab_monitor(read, tokenizer, corpus, train_cfg, dict(monitor_settings or {}), seed,
                               monitor_output)  # fmt: skip
     log_rows, probe_table = [], []
     order = torch.randperm(len(samples), generator=generator)
@@ -330,6 +349,8 @@ def pretrain(
         if train_cfg["grad_clip"]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
         optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         divergence.record(step, loss, out.loss)
         tokens_seen += int(batch_mask.sum())
         if step % train_cfg["log_every"] == 0 or step == total or step in checkpoint_dirs:
@@ -342,9 +363,9 @@ def pretrain(
             })
             bar.set_postfix(loss=f"{out.loss.item():.3f}", tok_s=f"{tokens_seen / elapsed:.0f}")
         if step in checkpoint_dirs:
-            save_checkpoint(model, tokenizer, Path(checkpoint_dirs[step]), step)
+            save_checkpoint(read, tokenizer, Path(checkpoint_dirs[step]), step)
         if step in probe_at:
-            rows = _probe(model, tokenizer, probes, dev, max_length, step, step in save_steps)
+            rows = _probe(read, tokenizer, probes, dev, max_length, step, step in save_steps)
             balance.reset()
             probe_table.extend(rows)
             if on_probe:
