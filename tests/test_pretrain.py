@@ -16,6 +16,7 @@ from grokpath.lab.pretrain import (
 )
 from grokpath.lab.sweep import apply_override
 from grokpath.lab.tokenizer import build_tokenizer
+from grokpath.sources.checkpoints import load_model
 from grokpath.loss.sample_loss import per_sample_nll
 from grokpath.routing.monitor import MONITOR_TABLE_COLUMNS
 from grokpath.tokens import answer_starts, encode_samples
@@ -296,9 +297,7 @@ def test_label_smoothing_changes_training_and_keeps_the_log_plain(corpus, tokeni
 
 
 def _saved_weights(path):
-    from transformers import OlmoeForCausalLM
-
-    return {name: tensor.clone() for name, tensor in OlmoeForCausalLM.from_pretrained(path).state_dict().items()}
+    return load_model(path, "cpu").state_dict()
 
 
 def test_weight_ema_checkpoints_hold_the_average_of_the_trained_weights(corpus, tokenizer, tmp_path):

@@ -288,7 +288,8 @@ def pretrain(
 
     With `monitor_output`, the pathway monitor (`lab_monitor`, `monitor_settings`) runs on the
     eager model at `monitor_steps` and its table is written there when training ends; it does
-    not change training (same losses step by step; tests/test_pretrain.py)."""
+    not change training (same losses step by step; tests/test_pretrain.py). With
+    `pretrain.weight_ema`, checkpoints, probe and monitor read the weights' moving average."""
     torch.set_num_threads(max(1, threads))
     dev = resolve_device(device)
     corpus = load_corpus(corpus_dir, domains)
