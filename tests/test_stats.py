@@ -497,3 +497,11 @@ def test_post_memorization_trend_uses_steps_from_t_star():
     assert trend.slope == pytest.approx(-10.0)  # per 1000 steps
     assert trend.steps.tolist() == [200, 300, 400, 500]
     assert stats.post_memorization_trend(steps, values, 400) is None
+
+
+def test_ols_fit_r2_is_undefined_when_accuracy_does_not_vary():
+    # A domain at accuracy 1.00 over the whole window: statsmodels returns -inf here (a
+    # rounding-error residual over a zero total sum of squares); the table must say n/a.
+    fit = stats.ols_fit([0.31, 0.27, 0.29, 0.35, 0.22], [1.0] * 5, 0.95)
+    assert fit is not None
+    assert np.isnan(fit.r2)

@@ -192,3 +192,18 @@ def test_dense_correlations_section_lists_each_domain_and_metric():
     assert "-0.81 (-0.75)" in rows["math"] and "400-2400" in rows["math"] and "| 41 |" in rows["math"]
     assert rows["code"].startswith("| code | - | - | 0 |")
     assert "Not measurable" in dense_markdown(None)
+
+
+def test_table1_says_n_a_where_r2_is_undefined(inputs):
+    rows = stats.primary_rows(inputs.correlations)
+    first = rows.index[0]
+    table = inputs.correlations.copy()
+    table.loc[first, ["r2", "loo_r2"]] = float("nan")
+    domain, predictor = table.loc[first, "domain"], table.loc[first, "predictor"]
+    lines = [
+        line for line in S.table1_markdown(table).splitlines()
+        if line.startswith(f"| {domain} | {predictor} |")
+    ]  # fmt: skip
+    assert len(lines) == 1 and lines[0].endswith("| n/a | n/a |")
+    defined = rows.iloc[1]
+    assert f"| {defined.r2:.2f} | " in S.table1_markdown(inputs.correlations)

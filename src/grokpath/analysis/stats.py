@@ -385,8 +385,9 @@ def ols_fit(x, y, confidence: float = 0.95) -> LinearFit | None:
         return None
     result = _ols(y, _add_constant(x))
     ci = result.conf_int(alpha=1 - confidence)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2 = float(result.rsquared)  # undefined (NaN) when accuracy does not vary
+    # Undefined when accuracy does not vary: statsmodels divides a rounding-error residual by a
+    # zero total sum of squares and returns -inf or NaN, depending on the residual's last bits.
+    r2 = float(result.rsquared) if np.ptp(y) > 0 else float("nan")
     return LinearFit(
         slope=float(result.params[1]),
         intercept=float(result.params[0]),

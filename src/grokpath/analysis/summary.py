@@ -103,6 +103,10 @@ def _fmt(value: float, digits: int = 2) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:+.{digits}f}"
 
 
+def _unsigned(value: float, digits: int = 2) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
 # ---------------------------------------------------------------- Fig 1-2: grokking
 
 
@@ -564,7 +568,7 @@ def table1_markdown(correlations: pd.DataFrame) -> str:
             f"| {r.domain} | {r.predictor} | {r.n_checkpoints} | {_fmt(r.pearson_r)} "
             f"[{_fmt(r.pearson_ci_low)}, {_fmt(r.pearson_ci_high)}] (p={r.pearson_p:.2g}) | "
             f"{r.pearson_ci_method} | {_fmt(r.spearman_rho)} (p={r.spearman_p:.2g}) | "
-            f"{r.r2:.2f} | {r.loo_r2:.2f} |"
+            f"{_unsigned(r.r2)} | {_unsigned(r.loo_r2)} |"
         )
     return "\n".join(lines + _left_out_lines(rows))
 
