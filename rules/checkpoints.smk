@@ -20,7 +20,10 @@ if is_lab("checkpoints"):
             f"{RUN}/benchmarks/pretrain_lab.tsv"
         conda:
             TORCH_ENV
-        threads: 2
+        # One thread: torch's CPU reductions split differently with two, and the lab's training
+        # then diverges from step ~100 on, so a run's numbers would depend on --cores (and
+        # would not match the one-thread sweep tool, grokpath.lab.sweep).
+        threads: 1
         resources:
             gpu=gpus(),
             mem_mb=4000,
