@@ -16,9 +16,9 @@ from grokpath.lab.pretrain import (
 )
 from grokpath.lab.sweep import apply_override
 from grokpath.lab.tokenizer import build_tokenizer
-from grokpath.sources.checkpoints import load_model
 from grokpath.loss.sample_loss import per_sample_nll
 from grokpath.routing.monitor import MONITOR_TABLE_COLUMNS
+from grokpath.sources.checkpoints import load_model
 from grokpath.tokens import answer_starts, encode_samples
 
 MODEL = {"hidden_size": 16, "intermediate_size": 32, "num_layers": 2, "num_heads": 2, "num_experts": 4,

@@ -36,7 +36,7 @@ from grokpath.analysis.stats import (
     pooled_z_points,
     primary_rows,
 )
-from grokpath.analysis.summary import FAILS, HOLDS, UNMEASURABLE
+from grokpath.analysis.summary import FAILS, HOLDS, UNMEASURABLE, fmt_number
 from grokpath.errors import GrokpathError
 from grokpath.tableio import read_parquet
 
@@ -225,12 +225,6 @@ def pooled_r2_across_seeds(points: pd.DataFrame) -> dict[str, float]:
 # ---------------------------------------------------------------- summary.md
 
 
-def _num(value, digits: int = 2, sign: bool = True) -> str:
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
-
-
 def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -250,10 +244,11 @@ def table1_markdown(across: pd.DataFrame, n_seeds: int) -> str:
             paper = f"r {low_high[0]:+.2f} to {low_high[1]:+.2f}" if low_high else ""
         lines.append(
             f"| {r.domain} | {r.predictor} | {r.n_seeds} of {n_seeds} | "
-            f"{_num(r.pearson_r_mean)} ({_num(r.pearson_r_sd, sign=False)}) | "
-            f"{_num(r.pearson_r_min)}, {_num(r.pearson_r_max)} | {r.n_negative} of {r.n_seeds} | "
-            f"{_num(r.spearman_rho_mean)} ({_num(r.spearman_rho_sd, sign=False)}) | "
-            f"{_num(r.r2_mean, sign=False)} | {paper} |"
+            f"{fmt_number(r.pearson_r_mean)} ({fmt_number(r.pearson_r_sd, sign=False)}) | "
+            f"{fmt_number(r.pearson_r_min)}, {fmt_number(r.pearson_r_max)} | "
+            f"{r.n_negative} of {r.n_seeds} | "
+            f"{fmt_number(r.spearman_rho_mean)} ({fmt_number(r.spearman_rho_sd, sign=False)}) | "
+            f"{fmt_number(r.r2_mean, sign=False)} | {paper} |"
         )
     return "\n".join(lines)
 
@@ -277,10 +272,10 @@ def grokking_markdown(grokking: pd.DataFrame | None) -> str:
     ]
     for r in grokking.itertuples(index=False):
         lines.append(
-            f"| {r.domain} | {r.verdict} | {_num(r.t_fit_mean, 0, False)} | "
-            f"{_num(r.t_mem50_mean, 0, False)} | {_num(r.t_gen50_mean, 0, False)} | "
-            f"{_num(r.gap_mean, 0, False)} ({_num(r.gap_sd, 0, False)}) | "
-            f"{_num(r.final_gain_mean, sign=False)} |"
+            f"| {r.domain} | {r.verdict} | {fmt_number(r.t_fit_mean, 0, False)} | "
+            f"{fmt_number(r.t_mem50_mean, 0, False)} | {fmt_number(r.t_gen50_mean, 0, False)} | "
+            f"{fmt_number(r.gap_mean, 0, False)} ({fmt_number(r.gap_sd, 0, False)}) | "
+            f"{fmt_number(r.final_gain_mean, sign=False)} |"
         )
     first = grokking.iloc[0]
     stagger = seeds_verdict(int(first["n_staggered"]), int(first["n_seeds"]), verb="staggered")

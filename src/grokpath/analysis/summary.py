@@ -99,12 +99,11 @@ class SummaryInputs:
     dense: pd.DataFrame | None = None  # dense_correlations columns; None without the lab monitor
 
 
-def _fmt(value: float, digits: int = 2) -> str:
-    return "n/a" if value is None or not np.isfinite(value) else f"{value:+.{digits}f}"
-
-
-def _unsigned(value: float, digits: int = 2) -> str:
-    return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+def fmt_number(value: float | None, digits: int = 2, sign: bool = True) -> str:
+    """A number for summary.md: signed by default, "n/a" when missing or not finite."""
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
 # ---------------------------------------------------------------- Fig 1-2: grokking
@@ -162,7 +161,7 @@ def delay_grows(inputs: SummaryInputs) -> Claim:
         return Claim("Fig 2", claim, paper, f"{len(pairs)} matched pairs", UNMEASURABLE)
     rho, p = spearman(pairs["train_group"], pairs["delay"])
     listed = ", ".join(f"{int(r.train_group)}->{int(r.test_group)}" for r in pairs.itertuples())
-    ours = f"Spearman(t*, delay) {_fmt(rho)} (p={p:.2g}); pairs {listed}"
+    ours = f"Spearman(t*, delay) {fmt_number(rho)} (p={p:.2g}); pairs {listed}"
     verdict = UNMEASURABLE if not np.isfinite(rho) else HOLDS if rho > 0 else FAILS
     return Claim("Fig 2", claim, paper, ours, verdict)
 
@@ -303,7 +302,8 @@ def table1_sign(inputs: SummaryInputs, predictor: str, sign: int, thresholds: Th
     if rows.empty or rows["pearson_r"].isna().all():
         return Claim("Table 1", claim, paper, "no domain with an accuracy rise", UNMEASURABLE)
     parts = [
-        f"{r.domain} {_fmt(r.pearson_r)} [{_fmt(r.pearson_ci_low)}, {_fmt(r.pearson_ci_high)}]"
+        f"{r.domain} {fmt_number(r.pearson_r)} "
+        f"[{fmt_number(r.pearson_ci_low)}, {fmt_number(r.pearson_ci_high)}]"
         for r in rows.itertuples()
     ]
     r = rows["pearson_r"].to_numpy(float)
@@ -419,7 +419,7 @@ def cross_domain_no_trend(inputs: SummaryInputs, thresholds: Thresholds) -> Clai
     rho, p = spearman(series["step"], series["value"])
     if not np.isfinite(p):
         return Claim("Fig 12", claim, "no trend", "no cross-domain rows", UNMEASURABLE)
-    ours = f"Spearman with step {_fmt(rho)} (p={p:.2g}, {len(series)} checkpoints)"
+    ours = f"Spearman with step {fmt_number(rho)} (p={p:.2g}, {len(series)} checkpoints)"
     return Claim("Fig 12", claim, "no trend", ours, HOLDS if p >= thresholds.alpha else FAILS)
 
 
@@ -430,7 +430,7 @@ def entropy_is_not_distance(inputs: SummaryInputs, thresholds: Thresholds) -> Cl
     claim = "routing entropy is only weakly related to edit distance"
     if not np.isfinite(r):
         return Claim("Fig 13", claim, "r = 0.24", "no paired rows", UNMEASURABLE)
-    ours = f"r = {_fmt(r)} (p={p:.2g}, {len(points)} per-layer sets)"
+    ours = f"r = {fmt_number(r)} (p={p:.2g}, {len(points)} per-layer sets)"
     return Claim("Fig 13", claim, "r = 0.24", ours, HOLDS if abs(r) < thresholds.weak_r else FAILS)
 
 
@@ -440,7 +440,7 @@ def theory_toy_claim(inputs: SummaryInputs, thresholds: Thresholds) -> Claim:
     claim = "in a one-layer MoE toy, edit distance tracks the effective dimension"
     if not np.isfinite(r):
         return Claim("Fig 8", claim, "tracks", "too few seeds", UNMEASURABLE)
-    ours = f"r = {_fmt(r)} (p={p:.2g}) over {len(inputs.toy)} seeds"
+    ours = f"r = {fmt_number(r)} (p={p:.2g}) over {len(inputs.toy)} seeds"
     return Claim("Fig 8", claim, "tracks", ours, HOLDS if r > 0 and p < thresholds.alpha else FAILS)
 
 
@@ -565,10 +565,11 @@ def table1_markdown(correlations: pd.DataFrame) -> str:
     rows = rows.assign(_order=rows["predictor"].map(order))
     for r in rows.sort_values(["domain", "_order"]).itertuples():
         lines.append(
-            f"| {r.domain} | {r.predictor} | {r.n_checkpoints} | {_fmt(r.pearson_r)} "
-            f"[{_fmt(r.pearson_ci_low)}, {_fmt(r.pearson_ci_high)}] (p={r.pearson_p:.2g}) | "
-            f"{r.pearson_ci_method} | {_fmt(r.spearman_rho)} (p={r.spearman_p:.2g}) | "
-            f"{_unsigned(r.r2)} | {_unsigned(r.loo_r2)} |"
+            f"| {r.domain} | {r.predictor} | {r.n_checkpoints} | {fmt_number(r.pearson_r)} "
+            f"[{fmt_number(r.pearson_ci_low)}, {fmt_number(r.pearson_ci_high)}] "
+            f"(p={r.pearson_p:.2g}) | "
+            f"{r.pearson_ci_method} | {fmt_number(r.spearman_rho)} (p={r.spearman_p:.2g}) | "
+            f"{fmt_number(r.r2, sign=False)} | {fmt_number(r.loo_r2, sign=False)} |"
         )
     return "\n".join(lines + _left_out_lines(rows))
 
@@ -590,7 +591,7 @@ def other_window_markdown(correlations: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     cell = rows.set_index(["domain", "predictor"])
     for predictor in (p.name for p in PREDICTORS):
-        values = [_fmt(cell.loc[(d, predictor), "pearson_r"]) for d in [*domains, POOLED]]
+        values = [fmt_number(cell.loc[(d, predictor), "pearson_r"]) for d in [*domains, POOLED]]
         r2 = float(cell.loc[(POOLED, predictor), "r2"])
         lines.append(f"| {predictor} | {' | '.join(values)} | {r2:.2f} |")
     n = ", ".join(f"{d} {cell.loc[(d, PREDICTORS[0].name), 'n_checkpoints']}" for d in domains)
@@ -679,7 +680,8 @@ def dense_markdown(dense: pd.DataFrame | None) -> str:
     for domain, rows in shown.groupby("domain", sort=True):
         by_metric = rows.set_index("metric")
         first = rows.iloc[0]
-        cells = [f"{_fmt(by_metric.at[m, 'pearson_r'])} ({_fmt(by_metric.at[m, 'spearman_r'])})"
+        cells = [f"{fmt_number(by_metric.at[m, 'pearson_r'])} "
+                 f"({fmt_number(by_metric.at[m, 'spearman_r'])})"
                  if m in by_metric.index else "-" for m in metrics]  # fmt: skip
         span = "-" if pd.isna(first["first_step"]) else f"{int(first['first_step'])}-{int(first['last_step'])}"
         lines.append(f"| {domain} | {_step(first['t_fit'])} | {span} | {int(rows['n'].max())} | "
