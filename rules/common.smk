@@ -116,7 +116,8 @@ def hub_revision(wildcards):
 
 
 def loss_tables():
-    return expand(f"{RUN}/loss/step{{step}}.parquet", step=STEPS)
+    """sample_loss's outputs: one folder per chunk of checkpoints, `step{S}.parquet` inside."""
+    return [f"{RUN}/loss/steps{name}" for name in step_chunks("loss")]
 
 
 def eps_by_domain():
@@ -164,40 +165,49 @@ def metrics_dir(threshold=None):
 
 
 def pathway_tables():
-    return expand(f"{RUN}/pathways/step{{step}}.parquet", step=STEPS)
+    """extract_pathways' outputs: one folder per chunk of checkpoints, holding `step{S}.parquet`
+    (pathways) and `step{S}.routers.parquet` (router matrices)."""
+    return [f"{RUN}/pathways/steps{name}" for name in step_chunks("pathways")]
 
 
-def router_tables():
-    return expand(f"{RUN}/pathways/step{{step}}.routers.parquet", step=STEPS)
-
-
-def eval_chunks():
-    """Checkpoints are evaluated in chunks of `checkpoints_per_job` (one lm-eval process each).
+def step_chunks(block):
+    """The per-checkpoint rules (sample_loss, extract_pathways, evaluate) take checkpoints in
+    chunks of their config block's `checkpoints_per_job`, one process each: at lab scale a job
+    is seconds of imports around a second of work.
 
     A chunk is named by its first and last step, never by its position: a step added to the
     config then leaves the other chunks' names, and so their finished jobs, alone.
     """
-    size = config["evaluation"]["checkpoints_per_job"]
+    size = config[block]["checkpoints_per_job"]
     chunks = [STEPS[i : i + size] for i in range(0, len(STEPS), size)]
     return {chunk_name(chunk): chunk for chunk in chunks}
+
+
+def eval_chunks():
+    return step_chunks("evaluation")
 
 
 def chunk_name(steps):
     return str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
 
 
-def eval_chunk_steps(wildcards):
-    return eval_chunks()[wildcards.chunk]
+def chunk_steps(block):
+    """Input function: the steps of a `{chunk}` job of the rule that `block` configures."""
+    return lambda wildcards: step_chunks(block)[wildcards.chunk]
 
 
-def eval_chunk_checkpoints(wildcards):
-    return [checkpoint_dir(step) for step in eval_chunk_steps(wildcards)]
+def chunk_checkpoints(block):
+    """Input function: the checkpoint folders of a `{chunk}` job, in step order."""
+    steps = chunk_steps(block)
+    return lambda wildcards: [checkpoint_dir(step) for step in steps(wildcards)]
 
 
 def eval_chunk_adapters(wildcards):
     if not config["instruction_tuning"]["enabled"]:
         return []
-    return [f"{RUN}/adapters/step{step}" for step in eval_chunk_steps(wildcards)]
+    return [
+        f"{RUN}/adapters/step{step}" for step in chunk_steps("evaluation")(wildcards)
+    ]
 
 
 def eval_chunk_tables(kind):

@@ -69,7 +69,7 @@ rule instruction_tune:
 
 rule evaluate:
     input:
-        checkpoints=eval_chunk_checkpoints,
+        checkpoints=chunk_checkpoints("evaluation"),
         adapters=eval_chunk_adapters,
         corpus=corpus_files(),
         manifest=f"{RUN}/corpus/manifest.json",
@@ -90,7 +90,7 @@ rule evaluate:
         mem_mb=16000,
         runtime=240,
     params:
-        **checkpoint_params(steps=eval_chunk_steps),
+        **checkpoint_params(steps=chunk_steps("evaluation")),
         task_dir=task_template_dir,
         tasks=config["evaluation"]["tasks"],
         max_length=config["evaluation"]["max_length"],

@@ -1,4 +1,5 @@
-# Per-sample loss at every checkpoint, then the memorization step of every training sample.
+# Per-sample loss at every checkpoint (in chunks of loss.checkpoints_per_job), then the
+# memorization step of every training sample.
 
 
 localrules:
@@ -7,15 +8,15 @@ localrules:
 
 rule sample_loss:
     input:
-        checkpoint=checkpoint_for_step,
+        checkpoints=chunk_checkpoints("loss"),
         corpus=corpus_files(),
         manifest=f"{RUN}/corpus/manifest.json",
     output:
-        loss=f"{RUN}/loss/step{{step}}.parquet",
+        loss=directory(f"{RUN}/loss/steps{{chunk}}"),
     log:
-        f"{RUN}/logs/sample_loss/step{{step}}.log",
+        f"{RUN}/logs/sample_loss/steps{{chunk}}.log",
     benchmark:
-        f"{RUN}/benchmarks/sample_loss/step{{step}}.tsv"
+        f"{RUN}/benchmarks/sample_loss/steps{{chunk}}.tsv"
     conda:
         TORCH_ENV
     threads: model_threads(2)
@@ -24,7 +25,7 @@ rule sample_loss:
         mem_mb=8000,
         runtime=60,
     params:
-        **checkpoint_params(step=step_of),
+        **checkpoint_params(steps=chunk_steps("loss")),
         domains=DOMAINS,
         batch_size=config["loss"]["batch_size"],
         max_length=config["loss"]["max_length"],

@@ -1,18 +1,18 @@
-# Router pathways of training samples at every checkpoint, then Metric 1, Metric 2 and baselines.
+# Router pathways of training samples at every checkpoint (in chunks of
+# pathways.checkpoints_per_job), then Metric 1, Metric 2 and baselines.
 
 
 rule extract_pathways:
     input:
-        checkpoint=checkpoint_for_step,
+        checkpoints=chunk_checkpoints("pathways"),
         corpus=corpus_files(),
         manifest=f"{RUN}/corpus/manifest.json",
     output:
-        pathways=f"{RUN}/pathways/step{{step}}.parquet",
-        routers=f"{RUN}/pathways/step{{step}}.routers.parquet",
+        pathways=directory(f"{RUN}/pathways/steps{{chunk}}"),
     log:
-        f"{RUN}/logs/extract_pathways/step{{step}}.log",
+        f"{RUN}/logs/extract_pathways/steps{{chunk}}.log",
     benchmark:
-        f"{RUN}/benchmarks/extract_pathways/step{{step}}.tsv"
+        f"{RUN}/benchmarks/extract_pathways/steps{{chunk}}.tsv"
     conda:
         TORCH_ENV
     threads: model_threads(2)
@@ -21,7 +21,7 @@ rule extract_pathways:
         mem_mb=8000,
         runtime=120,
     params:
-        **checkpoint_params(step=step_of),
+        **checkpoint_params(steps=chunk_steps("pathways")),
         domains=DOMAINS,
         max_per_domain=config["pathways"]["max_per_domain"],
         seed=config["seed"],
@@ -38,7 +38,7 @@ rule pathway_metrics:
     input:
         pathways=pathway_tables(),
         memorization=f"{RUN}/memorization/samples.parquet",
-        routers=router_tables(),
+        routers=pathway_tables(),
     output:
         edit_distance=f"{RUN}/metrics/thr{{threshold}}/edit_distance.parquet",
         consistency=f"{RUN}/metrics/thr{{threshold}}/consistency.parquet",

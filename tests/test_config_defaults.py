@@ -114,7 +114,8 @@ def test_a_config_naming_only_run_checkpoints_and_domains_gets_every_default():
     assert config["model"]["num_experts"] == 8 and config["model"]["init_scale"] == 1.0
     assert config["pretrain"]["grokfast"] == {"alpha": 0.98, "lamb": 2.0}
     assert config["pretrain"]["weight_decay_schedule"] is None and config["pretrain"]["compile"] is False
-    assert config["loss"] == {"batch_size": 16, "max_length": 2048, "append_eos": False, "span": "all"}
+    assert config["loss"] == {"batch_size": 16, "max_length": 2048, "append_eos": False, "span": "all",
+                              "checkpoints_per_job": 1}
     assert config["memorization"] == {"delta": 0.05, "eps_step": 0.1, "target_fraction": 0.2}
     assert config["pathways"]["threshold"] == 0.7 and config["pathways"]["weights"] == "scores"
     assert config["evaluation"]["contamination"] == {"min_k": 0.2, "fraction": 0.1}
@@ -199,7 +200,8 @@ def test_falsy_and_partial_values_are_kept_and_only_the_rest_is_filled():
     assert filled["pretrain"]["warmup_steps"] == 0 and filled["pretrain"]["grad_clip"] == 0
     assert filled["pretrain"]["grokfast"] is None  # the null branch: no alpha/lamb filled in
     assert filled["pretrain"]["compile"] is True and filled["pretrain"]["lr"] == 0.002
-    assert filled["loss"] == {"batch_size": 512, "max_length": 2048, "append_eos": False, "span": "all"}
+    assert filled["loss"] == {"batch_size": 512, "max_length": 2048, "append_eos": False, "span": "all",
+                              "checkpoints_per_job": 1}
     assert filled["pathways"]["max_per_domain"] == 10
     assert (
         filled["analysis"]["figures"]["fig4_groups"] == [10]

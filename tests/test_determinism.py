@@ -46,7 +46,7 @@ pytestmark = pytest.mark.slow
 CONFIG = yaml.safe_load(TINY.read_text())
 STEPS = CONFIG["checkpoints"]["steps"]
 DOMAINS = list(CONFIG["domains"])
-CHUNK = f"steps{STEPS[0]}-{STEPS[-1]}"  # the one evaluation chunk: all steps in one lm-eval job
+CHUNK = f"steps{STEPS[0]}-{STEPS[-1]}"  # the one chunk of each per-checkpoint rule: all steps in one job
 # The kill test reruns evaluate and what depends on it up to the analysis (whose inputs are the same
 # bytes again, which the comparison with the reference shows): a minute less than with the figures.
 UNTIL = ("--until", *UNTIL_CORE)
@@ -63,7 +63,7 @@ def reference(tmp_path_factory):
 def test_a_run_writes_the_tables_we_compare(reference):
     tables = set(parquet_tables(reference))
     expected = {"memorization/samples.parquet", "memorization/groups.parquet", "metrics/loss_baselines.parquet"}
-    expected |= {f"loss/step{s}.parquet" for s in STEPS} | {f"pathways/step{s}.parquet" for s in STEPS}
+    expected |= {f"loss/{CHUNK}/step{s}.parquet" for s in STEPS} | {f"pathways/{CHUNK}/step{s}.parquet" for s in STEPS}
     threshold = CONFIG["pathways"]["threshold"]
     expected |= {f"metrics/thr{threshold}/{m}.parquet" for m in ("edit_distance", "consistency", "routing")}
     expected |= {"eval/items.parquet", "eval/generalization.parquet", "eval/matches.parquet"}
@@ -176,11 +176,18 @@ def kill_inside_write(workdir: Path, dest: Path, job_log: Path, *args: str) -> P
     return tmp
 
 
-def assert_rerun_redoes_only(workdir: Path, reference: Path, expected: list[str], *target: str) -> None:
-    """The killed job's output is refused; after --unlock, --rerun-incomplete plans exactly
-    `expected` (rule[wildcards]), runs it, and the run's tables are the reference's bytes."""
+def assert_rerun_redoes_only(workdir: Path, reference: Path, expected: list[str], *target: str,
+                             refused: bool = True) -> None:  # fmt: skip
+    """The killed job's output is refused (`refused`: part of it is on disk, marked incomplete;
+    else none of it is, and a plain dry run plans exactly `expected` again); after --unlock,
+    --rerun-incomplete plans exactly `expected` (rule[wildcards]), runs it, and the run's tables
+    are the reference's bytes."""
     plain = snakemake(workdir, TINY, "-n", *target, timeout=300)
-    assert plain.returncode != 0 and "incomplete" in (plain.stdout + plain.stderr).lower(), plain.stderr[-3000:]
+    if refused:
+        assert plain.returncode != 0 and "incomplete" in (plain.stdout + plain.stderr).lower(), plain.stderr[-3000:]
+    else:
+        assert plain.returncode == 0, plain.stderr[-3000:]
+        assert sorted(map(str, planned_jobs(plain.stdout))) == expected, plain.stdout[-3000:]
     unlock = snakemake(workdir, TINY, "--unlock", timeout=300)  # SIGKILL left the lock behind
     assert unlock.returncode == 0, unlock.stderr[-3000:]
     planned = snakemake(workdir, TINY, "-n", "--rerun-incomplete", *target, timeout=300)
@@ -223,20 +230,22 @@ def test_killed_while_pretraining_writes_a_checkpoint_the_rerun_redoes_it(refere
     assert checkpoint_differences(reference, workdir) == []
 
 
-def test_killed_while_extraction_streams_a_pathway_table_the_rerun_redoes_it(reference, tmp_path):
-    """SIGKILL with every row group of one step's pathway table in its temporary file (its router
-    table, written first, is on disk): `--rerun-incomplete` redoes that one extraction."""
+def test_killed_before_an_extraction_chunk_is_renamed_the_rerun_redoes_it(reference, tmp_path):
+    """SIGKILL with every step's pathway and router table of the chunk in its temporary folder
+    (the pathway tables streamed in full): nothing of the chunk is on disk, so the next run plans
+    that one extraction job again, and redoes it."""
     workdir = copy_run(reference, tmp_path / "run")
-    step = STEPS[1]
-    table = Path("results") / RUN / "pathways" / f"step{step}.parquet"
+    folder = Path("results") / RUN / "pathways" / CHUNK
     tmp = kill_inside_write(
-        workdir, workdir / table, results(workdir) / "logs" / "extract_pathways" / f"step{step}.log",
-        str(table), "--forcerun", "extract_pathways",
+        workdir, workdir / folder, results(workdir) / "logs" / "extract_pathways" / f"{CHUNK}.log",
+        str(folder), "--forcerun", "extract_pathways",
     )  # fmt: skip
-    rows = pq.read_metadata(results(reference) / "pathways" / f"step{step}.parquet").num_rows
-    assert pq.read_metadata(tmp).num_rows == rows  # streamed in full, only the rename is missing
-    assert (workdir / table.with_suffix(".routers.parquet")).is_file()
-    assert_rerun_redoes_only(workdir, reference, [f"extract_pathways[step={step}]"], str(table))
+    for step in STEPS:  # written in full, only the folder's rename is missing
+        rows = pq.read_metadata(results(reference) / "pathways" / CHUNK / f"step{step}.parquet").num_rows
+        assert pq.read_metadata(tmp / f"step{step}.parquet").num_rows == rows
+        assert (tmp / f"step{step}.routers.parquet").is_file()
+    chunk = CHUNK.removeprefix("steps")
+    assert_rerun_redoes_only(workdir, reference, [f"extract_pathways[chunk={chunk}]"], str(folder), refused=False)
 
 
 # --- corrupt inputs --------------------------------------------------------------------------
@@ -265,16 +274,16 @@ def memorization(losses: list[Path], out: Path) -> subprocess.CompletedProcess:
 
 def extract(run: Path, out: Path, manifest: Path | None = None):
     return script(
-        "extract_pathways", f"checkpoint={run / 'checkpoints' / f'step{STEPS[0]}'}",
+        "extract_pathways", f"checkpoints={run / 'checkpoints' / f'step{STEPS[0]}'}",
         f"manifest={manifest or run / 'corpus' / 'manifest.json'}", f"domains=[{', '.join(DOMAINS)}]",
-        f"pathways={out / 'pathways.parquet'}", f"routers={out / 'routers.parquet'}", "max_per_domain=20",
+        f"pathways={out}", "max_per_domain=20",
         "seed=1", "batch_size=64", "max_length=32", "device=cpu", "dtype=auto",
     )  # fmt: skip
 
 
 def pathway_metrics(run: Path, out: Path, memorization_table: Path):
-    pathways = ", ".join(str(run / "pathways" / f"step{s}.parquet") for s in STEPS)
-    routers = ", ".join(str(run / "pathways" / f"step{s}.routers.parquet") for s in STEPS)
+    pathways = ", ".join(str(run / "pathways" / CHUNK / f"step{s}.parquet") for s in STEPS)
+    routers = ", ".join(str(run / "pathways" / CHUNK / f"step{s}.routers.parquet") for s in STEPS)
     return script(
         "pathway_metrics", f"pathways=[{pathways}]", f"routers=[{routers}]", f"memorization={memorization_table}",
         f"edit_distance={out / 'edit_distance.parquet'}", f"consistency={out / 'consistency.parquet'}",
@@ -285,18 +294,18 @@ def pathway_metrics(run: Path, out: Path, memorization_table: Path):
 def test_loss_table_missing_a_column_names_the_file(reference, tmp_path):
     run = results(reference)
     bad = tmp_path / f"step{STEPS[0]}.parquet"
-    pd.read_parquet(run / "loss" / f"step{STEPS[0]}.parquet").drop(columns=["loss"]).to_parquet(bad)
+    pd.read_parquet(run / "loss" / CHUNK / f"step{STEPS[0]}.parquet").drop(columns=["loss"]).to_parquet(bad)
     out = tmp_path / "memorization"
-    result = memorization([bad] + [run / "loss" / f"step{s}.parquet" for s in STEPS[1:]], out)
+    result = memorization([bad] + [run / "loss" / CHUNK / f"step{s}.parquet" for s in STEPS[1:]], out)
     assert_stopped(result, f"error: {bad}: missing column(s) loss", out)
 
 
 def test_truncated_parquet_names_the_file(reference, tmp_path):
     run = results(reference)
     bad = tmp_path / f"step{STEPS[-1]}.parquet"
-    bad.write_bytes((run / "loss" / f"step{STEPS[-1]}.parquet").read_bytes()[:200])
+    bad.write_bytes((run / "loss" / CHUNK / f"step{STEPS[-1]}.parquet").read_bytes()[:200])
     out = tmp_path / "memorization"
-    result = memorization([run / "loss" / f"step{s}.parquet" for s in STEPS[:-1]] + [bad], out)
+    result = memorization([run / "loss" / CHUNK / f"step{s}.parquet" for s in STEPS[:-1]] + [bad], out)
     assert_stopped(result, f"error: {bad}: not a readable Parquet file", out)
 
 
@@ -321,13 +330,13 @@ def test_empty_sample_set_stops_extraction_naming_the_file(reference, tmp_path):
 
 def test_corrupt_checkpoint_stops_the_workflow_and_drops_the_stale_table(reference, tmp_path):
     """Through Snakemake: sample_loss rerun on truncated weights fails naming the dir, and its old
-    table does not survive. (A file changed inside a directory output does not change the
+    chunk folder does not survive. (A file changed inside a directory output does not change the
     directory's timestamp for Snakemake, hence --forcerun.)"""
     workdir = copy_run(reference, tmp_path / "run")
     run = results(workdir)
     weights = run / "checkpoints" / f"step{STEPS[1]}" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    table = f"results/{CONFIG['run']}/loss/step{STEPS[1]}.parquet"
+    table = f"results/{CONFIG['run']}/loss/{CHUNK}"
     result = snakemake(workdir, TINY, table, "--forcerun", "sample_loss")
     output = result.stdout + result.stderr
     assert result.returncode != 0

@@ -1,6 +1,7 @@
 """Bad data stops a job with one line that says where: a malformed corpus line, a NaN loss.
 
-Also the write-delay hook (grokpath.tableio) that the SIGKILL tests of test_determinism.py use.
+Also the write-delay hook (grokpath.tableio) that the SIGKILL tests of test_determinism.py use,
+and how a job finds its per-step tables and checkpoint steps (chunk folders, params).
 """
 
 import json
@@ -8,7 +9,8 @@ import json
 import pytest
 
 from grokpath.errors import GrokpathError
-from grokpath.tableio import read_jsonl
+from grokpath.sources.checkpoints import checkpoint_steps
+from grokpath.tableio import read_jsonl, step_tables
 
 
 def write_corpus_file(path, lines):
@@ -90,3 +92,32 @@ def test_a_bad_write_delay_is_one_line_and_writes_nothing(monkeypatch, tmp_path)
     with pytest.raises(GrokpathError, match=r"^GROKPATH_WRITE_DELAY_S='soon': expected a number of seconds$"):
         write_json({"a": 1}, tmp_path / "a.json")
     assert not list(tmp_path.iterdir())
+
+
+def test_step_tables_expand_chunk_folders_in_step_order_and_keep_files(tmp_path):
+    chunk = tmp_path / "steps5-100"
+    chunk.mkdir()
+    for name in ("step100.parquet", "step5.parquet", "step20.parquet", "step20.routers.parquet", "notes.txt"):
+        (chunk / name).write_text("")
+    single = tmp_path / "elsewhere.parquet"
+    assert step_tables([chunk, single]) == [chunk / "step5.parquet", chunk / "step20.parquet",
+                                            chunk / "step100.parquet", single]  # fmt: skip
+    assert step_tables([str(chunk)], ".routers.parquet") == [chunk / "step20.routers.parquet"]
+    empty = tmp_path / "steps7"
+    empty.mkdir()
+    with pytest.raises(GrokpathError, match=r"steps7: no step<S>\.parquet table in this folder"):
+        step_tables([empty])
+
+
+def test_checkpoint_steps_come_from_the_params_or_each_folders_metadata(tmp_path):
+    folders = []
+    for step in (30, 10):
+        folder = tmp_path / f"ck{step}"
+        folder.mkdir()
+        (folder / "grokpath_checkpoint.json").write_text(json.dumps({"step": step, "source": "lab"}))
+        folders.append(folder)
+    assert checkpoint_steps(folders) == [30, 10]
+    assert checkpoint_steps(folders, [3, "1"]) == [3, 1]
+    assert checkpoint_steps(folders[:1], 7) == [7]
+    with pytest.raises(GrokpathError, match="1 steps for 2 checkpoints: give one per checkpoint"):
+        checkpoint_steps(folders, [3])

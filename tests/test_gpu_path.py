@@ -98,12 +98,12 @@ def test_extraction_script_passes_device_map_and_writes_the_same_table(tiny, tmp
     root, checkpoint = tiny
     tables = {}
     for name, extra in (("plain", []), ("mapped", ["device_map=auto"])):
-        tables[name] = tmp_path / f"{name}.parquet"
         result = script(
-            "extract_pathways", f"checkpoint={checkpoint}", f"manifest={root / 'corpus' / 'manifest.json'}",
-            "domains=[math]", "batch_size=4", "max_length=16", "device=cpu", f"pathways={tables[name]}",
-            f"routers={tmp_path / name}.routers.parquet", *extra,
+            "extract_pathways", f"checkpoints={checkpoint}", f"manifest={root / 'corpus' / 'manifest.json'}",
+            "domains=[math]", "batch_size=4", "max_length=16", "device=cpu", f"pathways={tmp_path / name}",
+            *extra,
         )  # fmt: skip
+        (tables[name],) = (tmp_path / name).glob("step*[0-9].parquet")
         assert result.returncode == 0, result.stderr[-2000:]
     assert "device_map auto: the model lies on cpu" in result.stderr
     pd.testing.assert_frame_equal(pd.read_parquet(tables["plain"]), pd.read_parquet(tables["mapped"]))

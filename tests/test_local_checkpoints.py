@@ -263,8 +263,9 @@ def test_dry_run_reads_the_folders_in_place_and_plans_no_checkpoint_rule(tmp_pat
     jobs = planned_jobs(result.stdout)
     rules = [job.rule for job in jobs]
     assert "pretrain_lab" not in rules and "download_checkpoint" not in rules and "build_tokenizer" not in rules
-    assert sorted(job.wildcards["step"] for job in jobs if job.rule == "sample_loss") == ["1", "2", "3"]
-    assert sorted(job.wildcards["step"] for job in jobs if job.rule == "extract_pathways") == ["1", "2", "3"]
+    # the tiny config takes all checkpoints in one job per rule: one chunk named by its steps
+    assert [job.wildcards["chunk"] for job in jobs if job.rule == "sample_loss"] == ["1-3"]
+    assert [job.wildcards["chunk"] for job in jobs if job.rule == "extract_pathways"] == ["1-3"]
     assert str((run / "checkpoint-2").resolve()) in result.stdout  # an input, where it lies
     assert "results/tiny_local/checkpoints" not in result.stdout
 
@@ -286,7 +287,8 @@ def test_example_config_dry_runs_on_a_trainer_folder(tmp_path):
     (work / local["tokenizer"] / "tokenizer.json").write_text("{}")
     result = snakemake(work, ROOT / "config" / "examples" / "local_checkpoints.yaml", "-n", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    steps = sorted(int(job.wildcards["step"]) for job in planned_jobs(result.stdout) if job.rule == "sample_loss")
+    # one job per checkpoint (the default checkpoints_per_job)
+    steps = sorted(int(job.wildcards["chunk"]) for job in planned_jobs(result.stdout) if job.rule == "sample_loss")
     assert steps == [500, 1000, 1500]
 
 
@@ -318,8 +320,8 @@ def test_local_rules_get_the_step_and_the_tokenizer_as_params(tmp_path, tiny_con
     rules = parsed_rules(local_config(tiny_config, tmp_path / "out", tokenizer=str(tmp_path / "tok")), tmp_path)
     for name in LOADING_RULES:
         assert rules[name].params["tokenizer"] == str((tmp_path / "tok").resolve()), name
-    assert callable(rules["sample_loss"].params["step"]) and callable(rules["extract_pathways"].params["step"])
-    assert callable(rules["evaluate"].params["steps"])
+    for name in ("sample_loss", "extract_pathways", "evaluate"):
+        assert callable(rules[name].params["steps"]), name
     assert "pretrain_lab" not in rules and "download_checkpoint" not in rules
     assert [entry["path"] for entry in rules["versions"].params["local_checkpoints"]] == [
         str((tmp_path / "out" / f"checkpoint-{s}").resolve()) for s in (1, 2, 3)
@@ -415,9 +417,9 @@ def test_a_trainer_run_goes_through_the_whole_dag(tmp_path, tiny_config):
 
     results = work / "results" / "tiny_local"
     for step in (1, 2, 3):
-        loss = pd.read_parquet(results / "loss" / f"step{step}.parquet")
+        loss = pd.read_parquet(results / "loss" / "steps1-3" / f"step{step}.parquet")
         assert (loss["step"] == step).all() and loss["loss"].notna().all()
-        pathways = pd.read_parquet(results / "pathways" / f"step{step}.parquet")
+        pathways = pd.read_parquet(results / "pathways" / "steps1-3" / f"step{step}.parquet")
         assert set(pathways["layer"]) == {0, 1} and pathways["weights"].map(len).eq(4).all()
     items = pd.read_parquet(results / "eval" / "items.parquet")
     assert set(items["step"]) == {1, 2, 3}

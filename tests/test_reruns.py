@@ -71,7 +71,8 @@ def hub(lab, tmp_path_factory):
     config = variant(
         {
             "checkpoints": {"source": "hub", "steps": steps, "hub": {"repo_id": HUB_REPO}},
-            "evaluation.checkpoints_per_job": 1,  # as config/olmoe.yaml: one eval job per checkpoint
+            # as config/olmoe.yaml: one job per checkpoint for each per-checkpoint rule
+            "evaluation.checkpoints_per_job": 1, "loss.checkpoints_per_job": 1, "pathways.checkpoints_per_job": 1,
         },
         folder / "hub.yaml",
     )
@@ -115,9 +116,10 @@ def test_added_checkpoint_runs_its_jobs_and_the_aggregations(hub, tmp_path):
     new = steps[-1] + 10
     config = variant({"checkpoints.steps": [*steps, new]}, tmp_path / "added.yaml", base=base)
     jobs = plan(workdir, config, *HUB_UNTIL)
-    per_step = {(job.rule, job.wildcards.get("step")) for job in jobs if "step" in job.wildcards}
+    # a one-checkpoint chunk is named by its step
+    per_step = {(job.rule, job.wildcards.get("step", job.wildcards.get("chunk"))) for job in jobs}
     chunks = {job.wildcards["chunk"] for job in jobs if job.rule == "evaluate"}
-    extractions = {job.wildcards["step"] for job in jobs if job.rule == "extract_pathways"}
+    extractions = {job.wildcards["chunk"] for job in jobs if job.rule == "extract_pathways"}
     # The new checkpoint's own jobs ...
     assert {("download_checkpoint", str(new)), ("sample_loss", str(new)), ("extract_pathways", str(new))} <= per_step
     assert chunks == {str(new)}  # one evaluation job per checkpoint, named by its step: the new one's
@@ -157,7 +159,8 @@ def test_added_checkpoint_in_the_lab_retrains(lab, tmp_path):
     config = variant({"checkpoints.steps": [*steps, steps[-1] + 10]}, tmp_path / "lab_added.yaml")
     jobs = plan(lab, config)
     assert "pretrain_lab" in rules(jobs) and "make_corpus" not in rules(jobs)
-    assert len([job for job in jobs if job.rule == "sample_loss"]) == len(steps) + 1
+    # one sample_loss job for the one chunk of all checkpoints (checkpoints_per_job 20)
+    assert [job.wildcards["chunk"] for job in jobs if job.rule == "sample_loss"] == [f"{steps[0]}-{steps[-1] + 10}"]
 
 
 def directory_outputs(configfile: Path) -> list[re.Pattern]:

@@ -330,37 +330,39 @@ def test_workflow_scripts_end_to_end(tmp_path, monkeypatch):
             "".join(json.dumps(r) + "\n" for r in rows)
         )
     tokenizer = word_tokenizer()
-    paths, routers = [], []
+    checkpoints = []
     for step, seed in ((100, 0), (200, 1)):
         ckpt = tmp_path / "checkpoints" / f"step{step}"
         tiny_olmoe(seed=seed).save_pretrained(ckpt)
         tokenizer.save_pretrained(ckpt)
         (ckpt / "grokpath_checkpoint.json").write_text(json.dumps({"step": step, "source": "lab"}))
-        paths.append(tmp_path / f"pathways_{step}.parquet")
-        routers.append(tmp_path / f"step{step}.routers.parquet")
-        run_script(
-            "workflow_scripts/extract_pathways.py",
-            monkeypatch,
-            checkpoint=ckpt,
-            manifest=tmp_path / "corpus" / "manifest.json",
-            pathways=paths[-1],
-            routers=routers[-1],
-            domains="[code, math]",
-            max_per_domain=8,
-            seed=0,
-            batch_size=4,
-            max_length=16,
-            device="cpu",
-        )
+        checkpoints.append(ckpt)
+    chunk = tmp_path / "pathways" / "steps100-200"  # both checkpoints in one job, as the rule's chunks
+    run_script(
+        "workflow_scripts/extract_pathways.py",
+        monkeypatch,
+        checkpoints="[" + ",".join(map(str, checkpoints)) + "]",
+        manifest=tmp_path / "corpus" / "manifest.json",
+        pathways=chunk,
+        domains="[code, math]",
+        max_per_domain=8,
+        seed=0,
+        batch_size=4,
+        max_length=16,
+        device="cpu",
+    )
+    assert sorted(p.name for p in chunk.iterdir()) == [
+        "step100.parquet", "step100.routers.parquet", "step200.parquet", "step200.routers.parquet",
+    ]
     out = {
         name: tmp_path / f"{name}.parquet" for name in ("edit_distance", "consistency", "routing")
     }
     run_script(
         "workflow_scripts/pathway_metrics.py",
         monkeypatch,
-        pathways="[" + ",".join(str(p) for p in paths) + "]",
+        pathways=chunk,  # the folder: its step tables are found inside
         memorization=tmp_path / "memorization.parquet",
-        routers="[" + ",".join(str(p) for p in routers) + "]",
+        routers=chunk,
         threshold=0.7,
         max_pairs=1000,
         seed=0,

@@ -538,16 +538,16 @@ def test_family_through_extraction_and_metrics_scripts(tmp_path, monkeypatch, na
         tiny_model(name, seed=seed).save_pretrained(ckpt)
         tokenizer.save_pretrained(ckpt)
         (ckpt / "grokpath_checkpoint.json").write_text(json.dumps({"step": step, "source": "lab"}))
-        paths.append(tmp_path / f"pathways_{step}.parquet")
-        routers.append(tmp_path / f"step{step}.routers.parquet")
+        folder = tmp_path / "pathways" / f"steps{step}"  # one job per checkpoint
+        paths.append(folder / f"step{step}.parquet")
+        routers.append(folder / f"step{step}.routers.parquet")
         start = time.perf_counter()
         run_script(
             "workflow_scripts/extract_pathways.py",
             monkeypatch,
-            checkpoint=ckpt,
+            checkpoints=ckpt,
             manifest=tmp_path / "corpus" / "manifest.json",
-            pathways=paths[-1],
-            routers=routers[-1],
+            pathways=folder,
             domains="[code, math]",
             max_per_domain=16,
             seed=0,

@@ -19,13 +19,18 @@ def tiny_run(tmp_path_factory):
     return reference_run(tmp_path_factory) / "results" / "tiny"
 
 
+def chunk_of(steps: list[int]) -> str:
+    """The folder of the tiny config's one chunk (all steps in one job: checkpoints_per_job 20)."""
+    return f"steps{steps[0]}-{steps[-1]}"
+
+
 @pytest.mark.slow
 def test_tiny_run_writes_every_table(tiny_run):
     config = yaml.safe_load(TINY.read_text())
     steps = config["checkpoints"]["steps"]
     for step in steps:
         assert (tiny_run / "checkpoints" / f"step{step}" / "model.safetensors").is_file()
-        loss = pd.read_parquet(tiny_run / "loss" / f"step{step}.parquet")
+        loss = pd.read_parquet(tiny_run / "loss" / chunk_of(steps) / f"step{step}.parquet")
         assert list(loss.columns) == ["domain", "sample_id", "split", "step", "loss", "n_tokens"]
         assert set(loss["split"]) == {"train", "valid"} and (loss["step"] == step).all()
         assert loss["loss"].notna().all() and (loss["n_tokens"] > 0).all()
@@ -47,7 +52,8 @@ def test_tiny_run_writes_pathways_and_metrics(tiny_run):
     steps = config["checkpoints"]["steps"]
     n_layers = config["model"]["num_layers"]
     for step in steps:
-        pathways = pd.read_parquet(tiny_run / "pathways" / f"step{step}.parquet")
+        pathways = pd.read_parquet(tiny_run / "pathways" / chunk_of(steps) / f"step{step}.parquet")
+        assert (tiny_run / "pathways" / chunk_of(steps) / f"step{step}.routers.parquet").is_file()
         assert set(pathways["layer"]) == set(range(n_layers))
         assert pathways["weights"].map(len).eq(config["model"]["num_experts"]).all()
     metrics = tiny_run / "metrics" / f"thr{config['pathways']['threshold']}"
@@ -118,7 +124,7 @@ def test_checkpoint_without_weights_fails_in_one_line(tiny_run, tmp_path):
     broken = tmp_path / "step10"
     shutil.copytree(tiny_run / "checkpoints" / "step10", broken)
     (broken / "model.safetensors").unlink()
-    out = tmp_path / "loss.parquet"
+    out = tmp_path / "loss"
     result = loss_script(tiny_run, broken, out)
     assert result.returncode == 1
     assert f"checkpoint dir {broken} has no weights" in result.stderr.strip().splitlines()[-1]
@@ -131,7 +137,7 @@ def test_truncated_weights_fail_naming_the_dir(tiny_run, tmp_path):
     shutil.copytree(tiny_run / "checkpoints" / "step10", broken)
     weights = broken / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    out = tmp_path / "loss.parquet"
+    out = tmp_path / "loss"
     result = loss_script(tiny_run, broken, out)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
@@ -144,7 +150,7 @@ def test_empty_sample_set_fails_naming_the_file(tiny_run, tmp_path):
     corpus = tmp_path / "corpus"
     shutil.copytree(tiny_run / "corpus", corpus)
     (corpus / "math" / "train.jsonl").write_text("")
-    out = tmp_path / "loss.parquet"
+    out = tmp_path / "loss"
     result = loss_script(tiny_run, tiny_run / "checkpoints" / "step10", out, corpus=corpus)
     assert result.returncode == 1
     assert "math/train.jsonl: empty sample set" in result.stderr.strip().splitlines()[-1]
@@ -154,7 +160,7 @@ def test_empty_sample_set_fails_naming_the_file(tiny_run, tmp_path):
 def loss_script(run_dir: Path, checkpoint: Path, out: Path, corpus: Path | None = None):
     corpus = corpus or run_dir / "corpus"
     return script(
-        "sample_loss", f"checkpoint={checkpoint}", f"manifest={corpus / 'manifest.json'}",
+        "sample_loss", f"checkpoints={checkpoint}", f"manifest={corpus / 'manifest.json'}",
         "domains=[math,code,commonsense,domain_specific]", "batch_size=64", "max_length=32",
         "append_eos=true", "span=answer", "device=cpu", f"loss={out}",
     )

@@ -63,9 +63,11 @@ def results(workdir: Path) -> Path:
 
 
 def parquet_tables(workdir: Path) -> dict[str, Path]:
-    """Every Parquet table of a run, by path relative to results/{run}/."""
+    """Every Parquet table of a run, by path relative to results/{run}/. Not those inside a
+    hidden folder: a killed job's temporary (`.{name}.*.tmp`, grokpath.tableio), never read."""
     root = results(workdir)
-    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*.parquet"))}
+    tables = sorted(p.relative_to(root) for p in root.rglob("*.parquet"))
+    return {p.as_posix(): root / p for p in tables if not any(part.startswith(".") for part in p.parts)}
 
 
 def table_differences(a: Path, b: Path, *, byte_identical: bool, subset: bool = False) -> list[str]:

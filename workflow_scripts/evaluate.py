@@ -27,7 +27,7 @@ def main(args):
     import torch
 
     from grokpath.evaluation import harness as evaluation
-    from grokpath.sources.checkpoints import checkpoint_step
+    from grokpath.sources.checkpoints import checkpoint_steps
     from grokpath.tableio import write_parquet
 
     torch.set_num_threads(int(args.get("threads") or 1))
@@ -41,13 +41,7 @@ def main(args):
     # Templates name corpus files relative to results/{run}/, two levels above the manifest.
     run_dir = Path(args["manifest"]).resolve().parents[1]
     task_dir = evaluation.write_run_tasks(args["task_dir"], run_dir, args["tasks_dir"])
-    steps = args.get("steps")
-    steps = [int(step) for step in ([steps] if isinstance(steps, int) else as_list(steps))]
-    if steps and len(steps) != len(checkpoint_dirs):
-        raise GrokpathError(
-            f"{len(steps)} steps for {len(checkpoint_dirs)} checkpoints: give one per checkpoint"
-        )
-    steps = steps or [checkpoint_step(path) for path in checkpoint_dirs]
+    steps = checkpoint_steps(checkpoint_dirs, args.get("steps"))
     checkpoints = [
         (step, str(path), str(adapter) if adapter else None)
         for step, path, adapter in zip(steps, checkpoint_dirs, adapters)

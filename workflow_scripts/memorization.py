@@ -1,19 +1,18 @@
-"""Rule memorization: t* of every training sample from the per-checkpoint loss tables."""
+"""Rule memorization: t* of every training sample from the per-checkpoint loss tables (`losses`:
+sample_loss's chunk folders, or loss parquets, one per step)."""
 
 import logging
 
-import pandas as pd
-
 from grokpath.entry import as_list, run
 from grokpath.loss.memorization import memorization_table
-from grokpath.loss.sample_loss import LOSS_COLUMNS
-from grokpath.tableio import read_parquet, write_json, write_parquet
+from grokpath.loss.sample_loss import read_loss_tables
+from grokpath.tableio import write_json, write_parquet
 
 log = logging.getLogger("grokpath.loss.memorization")
 
 
 def main(args: dict) -> None:
-    losses = pd.concat([read_parquet(p, LOSS_COLUMNS) for p in as_list(args["losses"])], ignore_index=True)
+    losses = read_loss_tables(as_list(args["losses"]))
     samples, groups, report = memorization_table(
         losses, args["eps"], args["delta"], args["eps_step"], args["target_fraction"]
     )

@@ -1,8 +1,8 @@
 """Metric 1, Metric 2 and baselines from the pathway tables of every step (rule `pathway_metrics`).
 
-Inputs: pathways (list of extraction parquets, one per step), memorization (parquet),
-routers (list of `step{S}.routers.parquet` written by extraction: the router matrices W_l
-that Metric 2 embeds experts with).
+Inputs: pathways (extract_pathways' chunk folders, or extraction parquets, one per step),
+memorization (parquet), routers (the same folders, or `step{S}.routers.parquet` files written by
+extraction: the router matrices W_l that Metric 2 embeds experts with).
 Outputs: edit_distance, consistency, routing (tidy parquets; columns in grokpath.routing.metrics).
 Params: threshold (0.7), max_pairs, seed, final_step (default: the largest step given; the
 reference of router saturation), consistency_min_cos (0.05: Metric 2's floor on a sample's largest
@@ -21,9 +21,9 @@ from grokpath.routing.metrics import (
     consistency_table,
     edit_distance_table,
 )
-from grokpath.routing.pathways import PAPER_THRESHOLD, load_pathway_table
+from grokpath.routing.pathways import PAPER_THRESHOLD, load_pathway_tables
 from grokpath.routing.routers import read_router_weights
-from grokpath.tableio import read_parquet, write_parquet
+from grokpath.tableio import read_parquet, step_tables, write_parquet
 
 MEMORIZATION_COLUMNS = ["domain", "sample_id", "t_star", "memorized"]
 
@@ -58,9 +58,7 @@ def main(args: dict) -> None:
     seed = int(args.get("seed", 0))
     min_cos = float(args.get("consistency_min_cos", DEFAULT_CONSISTENCY_MIN_COS))
     memorization = read_parquet(args["memorization"], MEMORIZATION_COLUMNS)
-    tables = sorted(
-        (load_pathway_table(p) for p in as_list(args["pathways"])), key=lambda t: t.step
-    )
+    tables = load_pathway_tables(as_list(args["pathways"]))
     steps = [t.step for t in tables]
     if len(set(steps)) != len(steps):
         raise GrokpathError(f"pathways: two tables for the same step ({steps})")
@@ -70,7 +68,7 @@ def main(args: dict) -> None:
     if not final:
         raise GrokpathError(f"final_step {final_step}: no pathway table for it among {steps}")
 
-    router_paths = as_list(args["routers"])
+    router_paths = step_tables(as_list(args["routers"]), ".routers.parquet")
     if len(router_paths) != len(tables):
         raise GrokpathError(f"{len(router_paths)} router tables for {len(tables)} pathway tables")
     # Rules pass both lists in step order; sorted again here for command-line use.

@@ -20,6 +20,7 @@ import fnmatch
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -108,6 +109,32 @@ def write_jsonl(rows: Iterable[dict], dest: str | os.PathLike) -> None:
         with open(tmp, "w") as fh:
             for row in rows:
                 fh.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def step_table_name(step: int, suffix: str = ".parquet") -> str:
+    """The name of a step's table inside a chunk folder (rules sample_loss, extract_pathways)."""
+    return f"step{int(step)}{suffix}"
+
+
+def step_tables(paths: Iterable[str | os.PathLike], suffix: str = ".parquet") -> list[Path]:
+    """Per-step tables from files and chunk folders, in step order within each folder.
+
+    The per-checkpoint rules write one folder per chunk of checkpoints (`checkpoints_per_job`),
+    holding `step{S}{suffix}` per checkpoint; a file given as such is taken as it is, so scripts
+    run from the command line on single tables too. Only names that are exactly step<S><suffix>
+    count: `step40.routers.parquet` is not a `.parquet` pathway table.
+    """
+    pattern = re.compile(r"step(\d+)" + re.escape(suffix))
+    tables = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            tables.append(path)
+            continue
+        found = [(int(m.group(1)), p) for p in path.iterdir() if (m := pattern.fullmatch(p.name))]
+        if not found:
+            raise GrokpathError(f"{path}: no step<S>{suffix} table in this folder")
+        tables.extend(p for _, p in sorted(found))
+    return tables
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

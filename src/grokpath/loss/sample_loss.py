@@ -3,8 +3,9 @@
 `span` (config `loss.span`) chooses the tokens scored: `all` every token after the first (the
 paper's whole-document loss), `answer` the answer token(s) and EOS of a prompt/answer sample.
 
-Output columns (`loss/step{S}.parquet`): domain, sample_id, split (train|valid), step, loss,
-n_tokens (tokens whose next-token prediction is scored: sequence length - 1 for `all`).
+Output columns (`loss/steps{first}-{last}/step{S}.parquet`): domain, sample_id, split
+(train|valid), step, loss, n_tokens (tokens whose next-token prediction is scored: sequence
+length - 1 for `all`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 
 from grokpath.errors import GrokpathError
 from grokpath.sources.checkpoints import load_checkpoint
-from grokpath.tableio import read_jsonl
+from grokpath.tableio import read_jsonl, read_parquet, step_tables
 
 # torch (and grokpath.tokens, which needs it) is imported in the functions that run the model:
 # memorization, loss_baselines and the ablations import this module for LOSS_COLUMNS alone, and
@@ -25,6 +26,12 @@ from grokpath.tableio import read_jsonl
 
 log = logging.getLogger("grokpath.loss.sample_loss")
 LOSS_COLUMNS = ["domain", "sample_id", "split", "step", "loss", "n_tokens"]
+
+
+def read_loss_tables(paths) -> pd.DataFrame:
+    """Every step's loss table under `paths` (sample_loss's chunk folders or single tables), as
+    one frame with LOSS_COLUMNS."""
+    return pd.concat([read_parquet(p, LOSS_COLUMNS) for p in step_tables(paths)], ignore_index=True)
 
 
 def corpus_samples(corpus_dir: str | Path, domains: list[str]) -> list[dict]:

@@ -155,6 +155,14 @@ class PathwayTable:
         )
 
 
+def load_pathway_tables(paths) -> list[PathwayTable]:
+    """The pathway tables of `paths` (extract_pathways' chunk folders or single tables), in step
+    order."""
+    from grokpath.tableio import step_tables
+
+    return sorted((load_pathway_table(p) for p in step_tables(paths)), key=lambda t: t.step)
+
+
 def load_pathway_table(path: str | Path) -> PathwayTable:
     """Read an extraction Parquet; fail with one line if it is not one sample x all layers."""
     try:

@@ -34,6 +34,15 @@ def checkpoint_step(checkpoint_dir: str | Path) -> int:
         raise GrokpathError(f"{meta}: missing or unreadable checkpoint metadata ({exc})") from None
 
 
+def checkpoint_steps(checkpoint_dirs: list, steps=None) -> list[int]:
+    """The step of each checkpoint of a job: `steps` as given (one per checkpoint, in order;
+    local checkpoints carry no metadata), else each folder's grokpath_checkpoint.json."""
+    steps = [steps] if isinstance(steps, (int, str)) and steps != "" else list(steps or [])
+    if steps and len(steps) != len(checkpoint_dirs):
+        raise GrokpathError(f"{len(steps)} steps for {len(checkpoint_dirs)} checkpoints: give one per checkpoint")
+    return [int(step) for step in steps] or [checkpoint_step(path) for path in checkpoint_dirs]
+
+
 DEVICE_MAPS = (None, "auto")
 
 
