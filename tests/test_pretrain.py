@@ -12,7 +12,8 @@ from grokpath.errors import GrokpathError
 from grokpath.lab.corpus import write_corpus
 from grokpath.lab.model import init_lab_model
 from grokpath.lab.pretrain import (
-    learning_rate, monitor_steps, pretrain, probe_steps, training_objective, training_tensors, weight_decay,
+    StepReader, learning_rate, monitor_steps, pretrain, probe_steps, training_objective, training_tensors,
+    weight_decay,
 )
 from grokpath.lab.sweep import apply_override
 from grokpath.lab.tokenizer import build_tokenizer
@@ -326,3 +327,32 @@ def test_weight_ema_checkpoints_hold_the_average_of_the_trained_weights(corpus, 
     last = _saved_weights(plain_dirs[10])
     assert any(not torch.allclose(last[name], average[name]) for name in last)  # the average lags the weights
     assert sorted(ema_probe["step"].unique()) == steps
+
+
+def test_step_reader_tasks_read_the_weights_of_their_own_step_and_raise_their_errors():
+    """Each task sees the copy as it was at its submit, though training moves the source on at
+    once; a failing task's exception comes out of the next submit (or close)."""
+    import threading
+
+    source = torch.nn.Linear(1, 1, bias=False)
+    reader = StepReader(source, torch.nn.Linear(1, 1, bias=False))
+    release, seen = threading.Event(), []
+
+    def read(step):
+        if step == 1:
+            release.wait(5)  # hold the first task until the source has moved on
+        seen.append((step, float(reader.copy.weight)))
+
+    with torch.no_grad():
+        source.weight.fill_(1.0)
+        reader.submit(lambda: read(1))
+        source.weight.fill_(2.0)  # training goes on while task 1 runs
+        release.set()
+        reader.submit(lambda: read(2))  # waits for task 1, then copies step 2's weights
+    reader.wait()
+    assert seen == [(1, 1.0), (2, 2.0)]
+
+    reader.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        reader.submit(lambda: None)
+    reader.close()

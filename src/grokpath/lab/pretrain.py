@@ -16,11 +16,14 @@ cool-down at the end would lower every final loss and leave nothing memorized be
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -267,6 +270,41 @@ def compiled_for_training(model, train_cfg: dict):
     return torch.compile(model) if train_cfg.get("compile") else model
 
 
+class StepReader:
+    """Reads the weights at a step (checkpoint, accuracy probe, pathway monitor) in a worker
+    thread, so the one-thread training loop goes on meanwhile and the machine's other core does
+    the reading.
+
+    `submit` copies the weights the checkpoints hold (`source`) into `copy`, a hook-free module of
+    the same shape, then hands the task to the worker, which reads `copy` only; it first waits for
+    the previous task, so every task reads the weights of its own step. Training never waits on a
+    task otherwise, and draws nothing from torch's global generator (the monitor saves and
+    restores it), so its numbers are those of reading in line. A task's exception is raised by
+    the next `submit` or by `close`.
+    """
+
+    def __init__(self, source, copy_module):
+        self.source, self.copy = source, copy_module.requires_grad_(False)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="step-reader")
+        self._pending = None
+
+    def submit(self, task) -> None:
+        self.wait()
+        self.copy.load_state_dict(self.source.state_dict())
+        self._pending = self._pool.submit(task)
+
+    def wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown()
+
+
 def pretrain(
     *,
     corpus_dir: str,
@@ -305,8 +343,9 @@ def pretrain(
     )
     slow_gradients = gradient_filter(model, train_cfg)
     averaged = weight_average(model, train_cfg)
-    # what a checkpoint holds: the averaged weights when configured
-    read = averaged.module if averaged is not None else model
+    # what a checkpoint holds: the averaged weights when configured; read at each step from a
+    # copy made before any hook is registered on `model`
+    reader = StepReader(averaged.module if averaged is not None else model, copy.deepcopy(model))
     smoothing = float(train_cfg.get("label_smoothing") or 0.0)
     train_forward = compiled_for_training(model, train_cfg)
     balance = RouterBalance(model, model_cfg["top_k"], model_cfg["num_experts"])
@@ -318,65 +357,74 @@ def pretrain(
     monitor, monitor_at = None, set()
     if monitor_output is not None:
         monitor_at = monitor_steps(train_cfg, save_steps, total)
-        # the eager module: a compiled training forward keeps its graphs (no recompiles)
-        monitor = lab_monitor(read, tokenizer, corpus, train_cfg, dict(monitor_settings or {}), seed,
+        # the eager copy: a compiled training forward keeps its graphs (no recompiles)
+        monitor = lab_monitor(reader.copy, tokenizer, corpus, train_cfg, dict(monitor_settings or {}), seed,
                               monitor_output)  # fmt: skip
     log_rows, probe_table = [], []
     order = torch.randperm(len(samples), generator=generator)
     cursor, tokens_seen, start = 0, 0, time.perf_counter()
     bar = tqdm(range(1, total + 1), desc="pretrain", unit="step", mininterval=2.0)
     divergence = DivergenceWatch(dev)
-    for step in bar:
-        if cursor + batch_size > len(order):
-            order, cursor = torch.randperm(len(samples), generator=generator), 0
-        index = order[cursor : cursor + batch_size]
-        cursor += batch_size
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, train_cfg["lr"], train_cfg["warmup_steps"],
-                                        train_cfg.get("lr_schedule"))  # fmt: skip
-            group["weight_decay"] = weight_decay(step, train_cfg) if group["decays"] else 0.0
-        model.train()
-        batch_ids, batch_mask, batch_labels = ids[index].to(dev), attention[index].to(dev), labels[index].to(dev)
-        balance.reset()
-        out = train_forward(input_ids=batch_ids, attention_mask=batch_mask, labels=batch_labels)
-        aux_loss = balance.loss(batch_mask)
-        # out.loss (plain cross-entropy) is what the log reports; smoothing only changes the objective
-        objective = training_objective(out.logits, batch_labels, smoothing) if smoothing else out.loss
-        loss = objective + model_cfg["router_aux_loss_coef"] * aux_loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if slow_gradients:
-            slow_gradients()
-        if train_cfg["grad_clip"]:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
-        optimizer.step()
-        if averaged is not None:
-            averaged.update_parameters(model)
-        divergence.record(step, loss, out.loss)
-        tokens_seen += int(batch_mask.sum())
-        if step % train_cfg["log_every"] == 0 or step == total or step in checkpoint_dirs:
-            divergence.check()  # before anything of a diverged model is logged or saved
-            elapsed = time.perf_counter() - start
-            log_rows.append({
-                "step": step, "loss": out.loss.item(), "aux_loss": aux_loss.item(),
-                "lr": optimizer.param_groups[0]["lr"], "weight_decay": optimizer.param_groups[0]["weight_decay"],
-                "tokens": tokens_seen, "elapsed_s": elapsed,
-            })
-            bar.set_postfix(loss=f"{out.loss.item():.3f}", tok_s=f"{tokens_seen / elapsed:.0f}")
+
+    def read_step(step: int, loss: float, steps_per_s: float, tokens_per_s: float) -> None:
+        """What is read at `step`, in the reader's thread: checkpoint, probe, monitor."""
         if step in checkpoint_dirs:
-            save_checkpoint(read, tokenizer, Path(checkpoint_dirs[step]), step)
+            save_checkpoint(reader.copy, tokenizer, Path(checkpoint_dirs[step]), step)
         if step in probe_at:
-            rows = _probe(read, tokenizer, probes, dev, max_length, step, step in save_steps)
-            balance.reset()
+            rows = _probe(reader.copy, tokenizer, probes, dev, max_length, step, step in save_steps)
             probe_table.extend(rows)
             if on_probe:
                 on_probe(rows)
             if step in checkpoint_dirs:
                 summary = " ".join(f"{r['domain']}/{r['split']}={r['accuracy']:.2f}" for r in rows)
-                log.info("step %d: loss %.4f, %.1f steps/s, %.0f tokens/s; probe %s", step, out.loss.item(),
-                         step / (time.perf_counter() - start), tokens_seen / (time.perf_counter() - start), summary)
+                log.info("step %d: loss %.4f, %.1f steps/s, %.0f tokens/s; probe %s", step, loss, steps_per_s,
+                         tokens_per_s, summary)  # fmt: skip
         if monitor is not None and step in monitor_at:
             monitor.measure(step)
+
+    try:
+        for step in bar:
+            if cursor + batch_size > len(order):
+                order, cursor = torch.randperm(len(samples), generator=generator), 0
+            index = order[cursor : cursor + batch_size]
+            cursor += batch_size
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, train_cfg["lr"], train_cfg["warmup_steps"],
+                                            train_cfg.get("lr_schedule"))  # fmt: skip
+                group["weight_decay"] = weight_decay(step, train_cfg) if group["decays"] else 0.0
+            model.train()
+            batch_ids, batch_mask, batch_labels = ids[index].to(dev), attention[index].to(dev), labels[index].to(dev)
+            balance.reset()
+            out = train_forward(input_ids=batch_ids, attention_mask=batch_mask, labels=batch_labels)
+            aux_loss = balance.loss(batch_mask)
+            # out.loss (plain cross-entropy) is what the log reports; smoothing only changes the objective
+            objective = training_objective(out.logits, batch_labels, smoothing) if smoothing else out.loss
+            loss = objective + model_cfg["router_aux_loss_coef"] * aux_loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if slow_gradients:
+                slow_gradients()
+            if train_cfg["grad_clip"]:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
+            optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
+            divergence.record(step, loss, out.loss)
+            tokens_seen += int(batch_mask.sum())
+            if step % train_cfg["log_every"] == 0 or step == total or step in checkpoint_dirs:
+                divergence.check()  # before anything of a diverged model is logged or saved
+                elapsed = time.perf_counter() - start
+                log_rows.append({
+                    "step": step, "loss": out.loss.item(), "aux_loss": aux_loss.item(),
+                    "lr": optimizer.param_groups[0]["lr"], "weight_decay": optimizer.param_groups[0]["weight_decay"],
+                    "tokens": tokens_seen, "elapsed_s": elapsed,
+                })
+                bar.set_postfix(loss=f"{out.loss.item():.3f}", tok_s=f"{tokens_seen / elapsed:.0f}")
+            if step in checkpoint_dirs or step in probe_at or step in monitor_at:
+                elapsed = time.perf_counter() - start
+                reader.submit(partial(read_step, step, out.loss.item(), step / elapsed, tokens_seen / elapsed))
+    finally:
+        reader.close()
     balance.remove()
     if monitor is not None:
         monitor.close()
