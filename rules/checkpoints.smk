@@ -24,6 +24,7 @@ if is_lab("checkpoints"):
         # then diverges from step ~100 on, so a run's numbers would depend on --cores (and
         # would not match the one-thread sweep tool, grokpath.lab.sweep).
         threads: 1
+        priority: 10
         resources:
             gpu=gpus(),
             mem_mb=4000,

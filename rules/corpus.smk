@@ -12,6 +12,9 @@ if is_lab("corpus"):
             f"{RUN}/benchmarks/make_corpus.tsv"
         conda:
             TORCH_ENV
+        # corpus, tokenizer, pretraining: the lab's long pole goes first; jobs that need
+        # nothing from it (the theory toy, versions) wait a few seconds instead
+        priority: 10
         resources:
             mem_mb=2000,
             runtime=10,
@@ -32,6 +35,7 @@ if is_lab("corpus"):
             f"{RUN}/benchmarks/build_tokenizer.tsv"
         conda:
             TORCH_ENV
+        priority: 10
         resources:
             mem_mb=1000,
             runtime=5,
