@@ -18,13 +18,13 @@ if is_lab("checkpoints"):
             f"{RUN}/logs/pretrain_lab.log",
         benchmark:
             f"{RUN}/benchmarks/pretrain_lab.tsv"
+        priority: 10
         conda:
             TORCH_ENV
         # One thread: torch's CPU reductions split differently with two, and the lab's training
         # then diverges from step ~100 on, so a run's numbers would depend on --cores (and
         # would not match the one-thread sweep tool, grokpath.lab.sweep).
         threads: 1
-        priority: 10
         resources:
             gpu=gpus(),
             mem_mb=4000,

@@ -10,11 +10,11 @@ if is_lab("corpus"):
             f"{RUN}/logs/make_corpus.log",
         benchmark:
             f"{RUN}/benchmarks/make_corpus.tsv"
-        conda:
-            TORCH_ENV
         # corpus, tokenizer, pretraining: the lab's long pole goes first; jobs that need
         # nothing from it (the theory toy, versions) wait a few seconds instead
         priority: 10
+        conda:
+            TORCH_ENV
         resources:
             mem_mb=2000,
             runtime=10,
@@ -33,9 +33,9 @@ if is_lab("corpus"):
             f"{RUN}/logs/build_tokenizer.log",
         benchmark:
             f"{RUN}/benchmarks/build_tokenizer.tsv"
+        priority: 10
         conda:
             TORCH_ENV
-        priority: 10
         resources:
             mem_mb=1000,
             runtime=5,

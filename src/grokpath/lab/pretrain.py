@@ -324,10 +324,11 @@ def pretrain(
     """Train to the last of `save_steps`, saving a checkpoint at every step in `checkpoint_dirs`;
     returns (log, probe) tables. `on_probe(rows)` sees each probe's rows as they come (sweeps).
 
-    With `monitor_output`, the pathway monitor (`lab_monitor`, `monitor_settings`) runs on the
-    eager model at `monitor_steps` and its table is written there when training ends; it does
-    not change training (same losses step by step; tests/test_pretrain.py). With
-    `pretrain.weight_ema`, checkpoints, probe and monitor read the weights' moving average."""
+    With `monitor_output`, the pathway monitor (`lab_monitor`, `monitor_settings`) runs on an
+    eager copy of the weights at `monitor_steps` and its table is written there when training
+    ends; it does not change training (same losses step by step; tests/test_pretrain.py).
+    Checkpoints, probe and monitor read that copy in a worker thread (`StepReader`). With
+    `pretrain.weight_ema` they read the weights' moving average."""
     torch.set_num_threads(max(1, threads))
     dev = resolve_device(device)
     corpus = load_corpus(corpus_dir, domains)
