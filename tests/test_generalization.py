@@ -117,3 +117,49 @@ def test_contaminated_items_are_dropped_by_domain_and_doc_id():
     )
     kept = drop_contaminated(items, contamination)
     assert sorted(set(zip(kept.domain, kept.doc_id))) == [("code", 0), ("math", 0)]
+
+
+def test_float_correctness_from_lm_eval_reads_as_hits():
+    # lm-eval writes per-item accuracy as 0.0 / 1.0
+    assert generalization_index([float(c) for c in "0001111"], 0.8, 1) == 3
+
+
+def test_the_paper_allows_one_miss_by_default():
+    # 11 checkpoints, "10101111111": from index 0 the window has 9/11 = 0.82 > 0.8 but two misses,
+    # so the paper's default (at most one miss) starts at index 2 (8/9, one miss)
+    steps = [100 * (i + 1) for i in range(11)]
+    items = pd.DataFrame({"task": "lab_math", "domain": "math", "doc_id": 0, "step": steps,
+                          "correct": [c == "1" for c in "10101111111"]})
+    assert generalization_steps(items)["gen_step"].tolist() == [300]
+
+
+def test_rows_are_ordered_by_task_domain_and_doc_id():
+    items = pd.concat([_items({3: "0001111", 1: "0000000"}, task="lab_math", domain="math"),
+                       _items({2: "1111111"}, task="lab_code", domain="code")])
+    table = generalization_steps(items)
+    assert table[["task", "domain", "doc_id"]].values.tolist() == [
+        ["lab_code", "code", 2], ["lab_math", "math", 1], ["lab_math", "math", 3]]
+
+
+def test_an_empty_item_table_gives_an_empty_table_with_the_columns():
+    empty = _items({0: "0001111"}).iloc[0:0]
+    table = generalization_steps(empty)
+    assert list(table.columns) == GENERALIZATION_COLUMNS and table.empty
+
+
+def test_missing_item_columns_are_named():
+    items = _items({0: "0001111"}).drop(columns=["doc_id", "correct"])
+    with pytest.raises(GrokpathError, match=r"^per-item table lacks column\(s\) doc_id, correct$"):
+        generalization_steps(items)
+
+
+def test_a_second_evaluation_at_a_step_is_refused_by_item_and_step():
+    # the same item scored twice at step 400 with different answers (base and instruct mixed)
+    items = _items({0: "0001111"})
+    again = items[items.step == 400].assign(correct=False)
+    with pytest.raises(
+        GrokpathError,
+        match=r"^item lab_math/0 appears twice at step 400: one evaluation \(base or "
+        r"instruction-tuned\) per table$",
+    ):
+        generalization_steps(pd.concat([items, again]))

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from grokpath.errors import GrokpathError
 from grokpath.loss.baselines import loss_baselines
 from grokpath.routing.metrics import memorization_groups
 from grokpath.routing.pathways import PathwayTable
@@ -84,6 +85,108 @@ def test_n_tokens_counts_the_scored_tokens(monkeypatch):
     assert table["n_tokens"].tolist() == [2, 1]
     assert table["loss"].tolist() == pytest.approx([1.5 * LN2, LN2], rel=1e-6)
     assert table["split"].tolist() == ["train", "valid"] and (table["step"] == 100).all()
+
+
+def test_sample_loss_table_passes_each_setting_to_its_stage(monkeypatch, caplog):
+    """Checkpoint, corpus, tokenizer, length, EOS, span and device reach the stage that uses them."""
+    import torch
+
+    import grokpath.loss.sample_loss as sample_loss
+    import grokpath.tokens as tokens
+
+    samples = [
+        {"domain": "math", "sample_id": "a", "split": "train", "text": "x y"},
+        {"domain": "code", "sample_id": "b", "split": "valid", "text": "z"},
+    ]
+    tokenizer = SimpleNamespace(pad_token_id=2)
+    calls = {}
+
+    def record(name, result):
+        def stage(*args, **kwargs):
+            calls[name] = (args, kwargs)
+            return result
+        return stage
+
+    monkeypatch.setattr(sample_loss, "load_checkpoint", record("load", (BigramModel(), tokenizer)))
+    monkeypatch.setattr(sample_loss, "corpus_samples", record("corpus", samples))
+    monkeypatch.setattr(tokens, "resolve_device", record("device", torch.device("cpu")))
+    monkeypatch.setattr(tokens, "encode_samples", record("encode", [[0, 1, 1, 2], [1, 1]]))
+    monkeypatch.setattr(tokens, "answer_starts", record("starts", [1, 1]))
+    clock = iter([10.0, 10.5])  # scoring takes 0.5 s
+    monkeypatch.setattr(sample_loss, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    with caplog.at_level("INFO", logger="grokpath.loss.sample_loss"):
+        table = sample_loss.sample_loss_table(
+            "ckpt", "corpus", ["math", "code"], 300, 4, 8, False, tokenizer="tok", device_map="auto"
+        )
+    assert calls["device"] == (("auto",), {})  # the default device
+    assert calls["load"] == (("ckpt", torch.device("cpu")), {"tokenizer": "tok", "device_map": "auto"})
+    assert calls["corpus"] == (("corpus", ["math", "code"]), {})
+    assert calls["encode"] == ((tokenizer, ["x y", "z"], 8, False), {})
+    assert calls["starts"] == ((tokenizer, samples, 8, "all", "corpus"), {})  # span defaults to all
+    assert table.columns.tolist() == ["domain", "sample_id", "split", "step", "loss", "n_tokens"]
+    assert table.to_dict("list") == {
+        "domain": ["math", "code"], "sample_id": ["a", "b"], "split": ["train", "valid"],
+        "step": [300, 300], "loss": pytest.approx([5 / 3 * LN2, LN2], rel=1e-6), "n_tokens": [3, 1],
+    }  # fmt: skip
+    # throughput is logged per step: 2 samples and 4 + 2 tokens in 0.5 s
+    assert caplog.records[-1].getMessage() == (
+        "step 300: 2 samples, 6 tokens in 0.5 s (4 samples/s, 12 tokens/s)"
+    )
+
+
+def test_sample_loss_table_refuses_a_sample_too_short_to_score(monkeypatch):
+    import grokpath.loss.sample_loss as sample_loss
+    import grokpath.tokens as tokens
+
+    samples = [{"domain": "math", "sample_id": f"s{i}", "split": "train", "text": "t"} for i in range(3)]
+    monkeypatch.setattr(
+        sample_loss, "load_checkpoint", lambda *a, **k: (BigramModel(), SimpleNamespace(pad_token_id=2))
+    )
+    monkeypatch.setattr(sample_loss, "corpus_samples", lambda *a: samples)
+    monkeypatch.setattr(tokens, "encode_samples", lambda *a: [[0, 1], [1], [2]])
+    with pytest.raises(GrokpathError, match=r"^corpus: sample s1 has fewer than 2 tokens; no loss to score$"):
+        sample_loss.sample_loss_table("ckpt", "corpus", ["math"], 100, 4, 8, True, "all", "cpu")
+
+
+def test_corpus_samples_reads_train_then_valid_per_domain(tmp_path):
+    from grokpath.loss.sample_loss import corpus_samples
+    from grokpath.tableio import write_jsonl
+
+    for domain in ("math", "code"):
+        for split in ("train", "valid"):
+            write_jsonl([{"sample_id": f"{domain}-{split}-{i}", "domain": domain, "text": "t"}
+                         for i in range(2)], tmp_path / domain / f"{split}.jsonl")
+    samples = corpus_samples(str(tmp_path), ["code", "math"])
+    assert [(s["sample_id"], s["split"]) for s in samples] == [
+        (f"{d}-{split}-{i}", split) for d in ("code", "math") for split in ("train", "valid")
+        for i in range(2)
+    ]  # fmt: skip
+
+
+def test_corpus_samples_refuses_an_empty_split(tmp_path):
+    from grokpath.loss.sample_loss import corpus_samples
+    from grokpath.tableio import write_jsonl
+
+    write_jsonl([{"sample_id": "a", "domain": "math", "text": "t"}], tmp_path / "math" / "train.jsonl")
+    (tmp_path / "math" / "valid.jsonl").write_text("\n")
+    with pytest.raises(GrokpathError, match=rf"^{tmp_path}/math/valid.jsonl: empty sample set$"):
+        corpus_samples(tmp_path, ["math"])
+
+
+def test_read_loss_tables_joins_chunk_folders_and_files(tmp_path):
+    from grokpath.loss.sample_loss import read_loss_tables
+    from grokpath.tableio import write_parquet
+
+    def step_table(step):
+        return pd.DataFrame({"domain": ["math"], "sample_id": ["a"], "split": ["train"], "step": [step],
+                             "loss": [1.0 / step], "n_tokens": [3]})
+
+    for step in (100, 200):
+        write_parquet(step_table(step), tmp_path / "steps100-200" / f"step{step}.parquet")
+    write_parquet(step_table(300), tmp_path / "single.parquet")
+    table = read_loss_tables([tmp_path / "steps100-200", tmp_path / "single.parquet"])
+    assert table.columns.tolist() == ["domain", "sample_id", "split", "step", "loss", "n_tokens"]
+    assert table["step"].tolist() == [100, 200, 300] and table.index.tolist() == [0, 1, 2]
 
 
 # ---------------------------------------------------------------- loss_baselines
@@ -187,3 +290,11 @@ def test_pathway_groups_drop_the_unconfirmed_last_step():
         entropy=np.zeros((4, 2)),
     )
     assert memorization_groups(table, memorization_table()).tolist() == ["200", None, "100", None]
+
+
+def test_a_sample_missing_from_the_memorization_table_counts_only_in_all():
+    # e.g. a sample added to the corpus after memorization ran: no t*, so in no memorized group
+    memorization = memorization_table().query("sample_id != 'a'")
+    table = loss_baselines(losses_table(), memorization, window=2)
+    assert series(table, "training_loss", "math", "memorized") == pytest.approx([1, 1, 1])
+    assert series(table, "training_loss", "math", "all") == pytest.approx([3, 7 / 3, 5 / 3])
