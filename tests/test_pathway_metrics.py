@@ -1007,3 +1007,15 @@ def test_sets_with_the_same_members_draw_their_own_pairs():
     cross = cross.query("metric.str.endswith('_cross')")
     vectors = cross.groupby("domain")["value"].apply(tuple)
     assert len(vectors) == 3 and vectors.nunique() == 3, vectors
+
+
+def test_mean_pathway_distance_char_level_by_default_and_id_level_on_request():
+    # expert 12 vs experts 1 and 2: the paper's strings "12-3" and "1,2-3" differ by one
+    # inserted comma; as id tokens [12, |, 3] vs [1, 2, |, 3] they differ by a substitution and
+    # an insertion
+    pathways = [((12,), (3,)), ((1, 2), (3,))]
+    char = pm.mean_pathway_distance(pathways)
+    assert char.mean == 1 and char.n_pairs == 1 and char.exact
+    assert pm.mean_pathway_distance(pathways, id_level=True).mean == 2
+    sampled = pm.mean_pathway_distance(pathways * 3, max_pairs=4, seed=1)  # kwargs reach the mean
+    assert sampled.n_pairs == 4 and not sampled.exact

@@ -845,3 +845,17 @@ def test_post_memorization_trend_on_three_checkpoints_by_hand():
     assert trend.coefficients == pytest.approx([0.0075, intercept])
     assert trend.fitted == pytest.approx(intercept + 0.0075 * np.array([300, 400, 500]))
     assert trend.p == pytest.approx(2 * scipy_stats.t.sf(3 * np.sqrt(3), 1))
+
+
+def test_window_rule_text_names_the_configured_rule():
+    from grokpath.analysis.stats import window_rule_text
+
+    assert window_rule_text(0.5, 0.1, 4) == (
+        "paper: the run's last 5 checkpoints (the paper's n = 5; all of them when there are fewer); "
+        "`late rise` marks a domain whose rise (below) starts after the first of them. rise: per "
+        "domain, from the first checkpoint after which test accuracy stays at or above first + 0.5 "
+        "x (max - first) to the last checkpoint, at least 4 checkpoints. In both, a domain whose "
+        "accuracy gains less than 0.1 has no rise: it is flagged and stays out of the pooled rows "
+        "(rise: all its checkpoints are used). Pooled rows pool z-scores taken within each domain "
+        "over its window; a domain with a constant metric or accuracy there is left out and named."
+    )
