@@ -943,3 +943,235 @@ def test_fig7_without_a_pooled_consistency_r2_is_not_measurable():
         "within-domain z: edit_distance 0.90, consistency nan, training_loss 0.40, "
         "training_loss_ma 0.60, validation_loss nan", S.UNMEASURABLE,
     )  # fmt: skip
+
+
+RISE_THEN_FALL = "edit distance rises during memorization, then falls (global quadratic)"
+
+
+def test_rise_then_fall_counts_concave_global_fits_of_the_shown_groups():
+    # group 200: 1, 3, 1 (up, then down: concave); 300: 3, 1, 3 (convex); 400 has no rows;
+    # per-layer rows of group 300 and math's rows are not the global series
+    table = pd.concat([
+        ablation_table((200, [100, 200, 300], [1.0, 3.0, 1.0]),
+                       (300, [100, 200, 300], [3.0, 1.0, 3.0])),
+        metric_rows("edit_distance_char", "all", "300", "0", [100, 200, 300], [1.0, 5.0, 1.0]),
+        metric_rows("edit_distance_char", "math", "300", "all", [100, 200, 300], [1.0, 5.0, 1.0]),
+    ])  # fmt: skip
+    inputs = with_tables(edit_distance=table, fig4_groups=[200, 300, 400])
+    # 1 of 2 concave: not more than half
+    assert S.rise_then_fall(inputs) == S.Claim(
+        "Fig 4", RISE_THEN_FALL, "concave over steps",
+        "1/2 groups concave (t*=200: concave, t*=300: convex)", S.FAILS,
+    )  # fmt: skip
+
+
+def test_rise_then_fall_holds_for_most_groups_and_a_flat_series_is_not_concave():
+    # 200: 1, 3, 1 and 300: 1, 4, 2 are concave; 500 stays at 0 (quadratic coefficient 0)
+    table = ablation_table((200, [100, 200, 300], [1.0, 3.0, 1.0]),
+                           (300, [100, 200, 300], [1.0, 4.0, 2.0]),
+                           (500, [100, 200, 300], [0.0, 0.0, 0.0]))  # fmt: skip
+    inputs = with_tables(edit_distance=table, fig4_groups=[200, 300, 500])
+    assert S.rise_then_fall(inputs) == S.Claim(
+        "Fig 4", RISE_THEN_FALL, "concave over steps",
+        "2/3 groups concave (t*=200: concave, t*=300: concave, t*=500: convex)", S.HOLDS,
+    )  # fmt: skip
+
+
+def test_rise_then_fall_without_three_global_checkpoints_is_not_measurable():
+    inputs = with_tables(edit_distance=ablation_table(TOO_SHORT), fig4_groups=[300])
+    assert S.rise_then_fall(inputs) == S.Claim(
+        "Fig 4", RISE_THEN_FALL, "concave over steps", "no global series", S.UNMEASURABLE)
+
+
+LOSS_FLAT = "training loss of the memorized groups stays flat meanwhile"
+
+
+def loss_rows(*groups) -> pd.DataFrame:
+    """Global training loss of memorized groups: (t*, steps, values)."""
+    return pd.concat([metric_rows("training_loss", "all", str(t), "all", steps, values)
+                      for t, steps, values in groups])  # fmt: skip
+
+
+def test_a_loss_that_moves_by_exactly_delta_is_still_flat():
+    # t*=200: 2.0 at 200 -> 2.25 at 400: +0.25, |0.25| <= delta 0.25; t*=300: 1.5 -> 1.375:
+    # -0.125; group 400 has no rows and is not listed
+    table = loss_rows((200, [100, 200, 300, 400], [3.0, 2.0, 2.5, 2.25]),
+                      (300, [100, 300, 400], [1.0, 1.5, 1.375]))  # fmt: skip
+    inputs = with_tables(loss_baselines=table, fig4_groups=[200, 300, 400], delta=0.25)
+    assert S.loss_flat_after_memorization(inputs) == S.Claim(
+        "Fig 4", LOSS_FLAT, "flat", "t*=200: +0.250, t*=300: -0.125 (delta 0.25)", S.HOLDS)
+    # the same change against a smaller delta is not flat
+    stricter = dataclasses.replace(inputs, delta=0.125)
+    assert S.loss_flat_after_memorization(stricter) == S.Claim(
+        "Fig 4", LOSS_FLAT, "flat", "t*=200: +0.250, t*=300: -0.125 (delta 0.125)", S.FAILS)
+
+
+def test_loss_flat_without_global_rows_of_a_shown_group_is_not_measurable():
+    # rows of another group, and per-layer rows of the shown one
+    table = pd.concat([loss_rows((500, [500, 600], [1.0, 1.0])),
+                       metric_rows("training_loss", "all", "200", "0", [200, 300], [1.0, 1.0])])
+    inputs = with_tables(loss_baselines=table, fig4_groups=[200])
+    assert S.loss_flat_after_memorization(inputs) == S.Claim(
+        "Fig 4", LOSS_FLAT, "flat", "no shown group has global training-loss rows",
+        S.UNMEASURABLE,
+    )  # fmt: skip
+
+
+EARLY_LAYERS = "early layers' distance drops most; the last layer's rises"
+EARLY_PAPER = "16 layers, 245k group"
+
+
+def layer_table(group, *layers, steps=(200, 300, 400)) -> pd.DataFrame:
+    """Global per-layer edit distance of one group: one list of values per layer 0, 1, ..."""
+    return pd.concat([metric_rows("edit_distance_char", "all", group, str(i), list(steps), values)
+                      for i, values in enumerate(layers)])  # fmt: skip
+
+
+def test_early_layers_drop_holds_when_a_first_half_layer_drops_most_and_the_last_rises():
+    # t*=300: L0 2.0 -> 1.5 (-0.50), L1 2.0 -> 1.0 (-1.00, the largest drop: index 1 < 3 / 2),
+    # L2 2.0 -> 2.25 (+0.25, the last layer rises). A layer "3" of another metric, another
+    # domain or another group, and group 300's global row, must not be read.
+    rows = pd.concat([
+        layer_table("300", [1.0, 2.0, 1.5], [1.0, 2.0, 1.0], [1.0, 2.0, 2.25]),
+        metric_rows("routing_entropy", "all", "300", "3", [200, 300, 400], [9.0, 9.0, 0.0]),
+        metric_rows("edit_distance_char", "math", "300", "3", [200, 300, 400], [9.0, 9.0, 0.0]),
+        metric_rows("edit_distance_char", "all", "200", "3", [200, 300, 400], [9.0, 9.0, 0.0]),
+        metric_rows("edit_distance_char", "all", "300", "all", [200, 300, 400], [9.0, 9.0, 0.0]),
+    ])  # fmt: skip
+    inputs = with_tables(edit_distance=rows, fig5_group=300)
+    assert S.early_layers_drop(inputs) == S.Claim(
+        "Fig 5", EARLY_LAYERS, EARLY_PAPER, "t*=300: L0 -0.50, L1 -1.00, L2 +0.25", S.HOLDS)
+
+
+def test_early_layers_drop_needs_the_last_layer_strictly_rising():
+    # two layers: L0 -1.00 drops most (index 0 < 1); L1 +0.50 rises, then stays level (0.00)
+    rising = with_tables(edit_distance=layer_table("300", [2.0, 2.0, 1.0], [1.0, 1.0, 1.5]),
+                         fig5_group=300)  # fmt: skip
+    assert S.early_layers_drop(rising) == S.Claim(
+        "Fig 5", EARLY_LAYERS, EARLY_PAPER, "t*=300: L0 -1.00, L1 +0.50", S.HOLDS)
+    level = with_tables(edit_distance=layer_table("300", [2.0, 2.0, 1.0], [1.0, 1.0, 1.0]),
+                        fig5_group=300)  # fmt: skip
+    assert S.early_layers_drop(level) == S.Claim(
+        "Fig 5", EARLY_LAYERS, EARLY_PAPER, "t*=300: L0 -1.00, L1 +0.00", S.FAILS)
+
+
+def test_early_layers_drop_in_the_second_half_does_not_hold():
+    # four layers: the largest drop is L2's (index 2 is not < 4 / 2); the last layer rises
+    rows = layer_table("300", [1.0, 1.0, 0.5], [1.0, 1.0, 0.75], [1.0, 1.0, 0.0], [1.0, 1.0, 2.0])
+    assert S.early_layers_drop(with_tables(edit_distance=rows, fig5_group=300)) == S.Claim(
+        "Fig 5", EARLY_LAYERS, EARLY_PAPER, "t*=300: L0 -0.50, L1 -0.25, L2 -1.00, L3 +1.00",
+        S.FAILS,
+    )  # fmt: skip
+
+
+def test_early_layers_drop_with_a_single_layer_is_not_measurable():
+    rows = layer_table("300", [2.0, 2.0, 1.0])
+    assert S.early_layers_drop(with_tables(edit_distance=rows, fig5_group=300)) == S.Claim(
+        "Fig 5", EARLY_LAYERS, EARLY_PAPER, "no per-layer rows", S.UNMEASURABLE)
+
+
+def test_early_layers_drop_when_t_star_is_not_a_checkpoint_is_not_measurable():
+    rows = layer_table("250", [2.0, 2.0, 1.0], [1.0, 1.0, 1.5])  # steps 200, 300, 400
+    assert S.early_layers_drop(with_tables(edit_distance=rows, fig5_group=250)) == S.Claim(
+        "Fig 5", EARLY_LAYERS, EARLY_PAPER, "t*=250 is not a checkpoint", S.UNMEASURABLE)
+
+
+FALLS = ("Fig 4", "edit distance falls after memorization (per domain)", "falls after t*")
+RISES = ("Fig 6", "consistency rises after memorization (per domain)", "rises after t*")
+
+
+def trend_table(metric, *series) -> pd.DataFrame:
+    """(domain, t*, values at the three checkpoints from t* on, 100 steps apart), plus the
+    pooled "all" domain and a cross-domain pair, which are no per-domain panels."""
+    rows = [metric_rows(metric, d, str(t), "all", [t, t + 100, t + 200], values)
+            for d, t, values in series]  # fmt: skip
+    rows += [metric_rows(metric, d, "100", "all", [100, 200, 300], [9.0, 5.0, 1.0])
+             for d in ["all", "code|math"]]  # fmt: skip
+    return pd.concat(rows)
+
+
+def test_distance_falling_after_memorization_needs_more_than_half_strictly_falling():
+    # slopes per 1k steps: code t*=100 3, 2, 1 -> -10; code t*=200 1, 1.025, 1.05 -> +0.25;
+    # math t*=100 level at 0 -> +0 (not falling); math t*=200 3, 2.5, 2 -> -5. 2 of 4 fall.
+    table = trend_table("edit_distance_char",
+                        ("math", 100, [0.0, 0.0, 0.0]), ("math", 200, [3.0, 2.5, 2.0]),
+                        ("code", 100, [3.0, 2.0, 1.0]), ("code", 200, [1.0, 1.025, 1.05]))
+    assert S.trend_after_memorization(table, "edit_distance_char", [100, 200], True,
+                                      *FALLS) == S.Claim(
+        *FALLS, "2/4 trends fall after t* (code t*=100: -10/1k; code t*=200: +0.25/1k; "
+        "math t*=100: +0/1k; math t*=200: -5/1k)", S.FAILS,
+    )  # fmt: skip
+
+
+def test_consistency_rising_after_memorization_holds_for_most_strictly_rising_trends():
+    # code t*=100 level at 0 -> +0 (not rising); code t*=200 +0.25/1k; math t*=100 1, 2, 3
+    # -> +10/1k: 2 of 3 rise
+    table = trend_table("consistency_norm_mean_cos",
+                        ("code", 100, [0.0, 0.0, 0.0]), ("code", 200, [1.0, 1.025, 1.05]),
+                        ("math", 100, [1.0, 2.0, 3.0]))  # fmt: skip
+    assert S.trend_after_memorization(table, "consistency_norm_mean_cos", [100, 200], False,
+                                      *RISES) == S.Claim(
+        *RISES, "2/3 trends rise after t* (code t*=100: +0/1k; code t*=200: +0.25/1k; "
+        "math t*=100: +10/1k)", S.HOLDS,
+    )  # fmt: skip
+
+
+def test_trends_after_memorization_without_three_checkpoints_are_not_measurable():
+    table = metric_rows("consistency_norm_mean_cos", "math", "300", "all", [300, 400],
+                        [1.0, 2.0])  # fmt: skip
+    assert S.trend_after_memorization(table, "consistency_norm_mean_cos", [300], False,
+                                      *RISES) == S.Claim(
+        *RISES, "groups [300]: fewer than 3 checkpoints after t*", S.UNMEASURABLE)
+
+
+LEAP = ("Fig 1", "test generalization leaps after the training data is memorized",
+        "leap after memorization in every domain")  # fmt: skip
+
+
+def generalized(domain, gen_steps) -> pd.DataFrame:
+    """A domain's test items, doc_id 0, 1, ...: the step each first generalized (None: never)."""
+    return pd.DataFrame({"task": f"lab_{domain}", "domain": domain, "doc_id": range(len(gen_steps)),
+                         "gen_step": pd.array(gen_steps, dtype="Int64"),
+                         "generalized": [s is not None for s in gen_steps]})  # fmt: skip
+
+
+def memorized(domain, groups) -> pd.DataFrame:
+    return pd.DataFrame([{"domain": domain, "t_star": t, "n_samples": n} for t, n in groups])
+
+
+def leap_inputs(math_groups) -> S.SummaryInputs:
+    # checkpoints 100-400 (accuracy_table). math: 8 clean items generalize at 100 x3, 300,
+    # 400 x4, so 3/8 by 100 and 200, 4/8 by 300, all 8 by 400: half (0.5) first reached at 300.
+    # A ninth item (100) is contaminated and dropped. code generalizes nothing; trivia has
+    # generalized items but no memorized group.
+    table = pd.concat([
+        generalized("math", [100, 100, 100, 300, 400, 400, 400, 400, 100]),
+        generalized("code", [None, None]), generalized("trivia", [100, 200]),
+    ])  # fmt: skip
+    contamination = pd.DataFrame({"domain": ["math", "math"], "doc_id": [8, 0],
+                                  "contaminated": [True, False]})  # fmt: skip
+    groups = pd.concat([memorized("math", math_groups), memorized("code", [(100, 5)])])
+    return with_tables(generalization=table, contamination=contamination, groups=groups)
+
+
+def test_leap_after_memorization_compares_half_generalized_with_the_median_t_star():
+    # math groups by t*: 100 (2 samples), 150 (5), 200 (3), 300 (10): running totals 2, 7, 10, 20;
+    # the median sample (10 of 20) is in group 200; 300 > 200
+    inputs = leap_inputs([(300, 10), (100, 2), (200, 3), (150, 5)])
+    assert S.leap_after_memorization(inputs) == S.Claim(
+        *LEAP, "code: no generalized items or no memorized group; math: median t* 200, half "
+        "generalized by 300; trivia: no generalized items or no memorized group", S.HOLDS,
+    )  # fmt: skip
+
+
+def test_leap_at_the_median_t_star_itself_does_not_hold():
+    # every math sample memorized at 300, half generalized by 300: not after
+    assert S.leap_after_memorization(leap_inputs([(300, 10)])) == S.Claim(
+        *LEAP, "code: no generalized items or no memorized group; math: median t* 300, half "
+        "generalized by 300; trivia: no generalized items or no memorized group", S.FAILS,
+    )  # fmt: skip
+
+
+def test_configured_window_is_read_even_from_a_single_accuracy_row():
+    # one domain at one checkpoint: the window column still names the configured window
+    assert S.configured_window(accuracy_table().iloc[:1]) == "paper"
