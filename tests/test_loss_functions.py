@@ -298,3 +298,10 @@ def test_a_sample_missing_from_the_memorization_table_counts_only_in_all():
     table = loss_baselines(losses_table(), memorization, window=2)
     assert series(table, "training_loss", "math", "memorized") == pytest.approx([1, 1, 1])
     assert series(table, "training_loss", "math", "all") == pytest.approx([3, 7 / 3, 5 / 3])
+
+
+def test_baseline_table_types_match_the_pathway_metric_tables(baselines):
+    # n is an integer count, se a float column: NaN for the moving average (no sampling error)
+    assert str(baselines["n"].dtype) == "int64" and str(baselines["se"].dtype) == "float64"
+    ma = baselines[baselines.metric == "training_loss_ma"]
+    assert ma["se"].isna().all() and (baselines["layer"] == "all").all()
