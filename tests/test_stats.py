@@ -10,6 +10,7 @@ from scipy import stats as scipy_stats
 import analysis_tables as T
 from grokpath.analysis import stats
 from grokpath.errors import GrokpathError
+from test_regressions import loo_r2_by_refits
 
 X = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
 Y = np.array([0.10, 0.25, 0.20, 0.45, 0.60, 0.58])
@@ -423,16 +424,6 @@ def test_fit_band_at_a_single_x():
     band = stats.fit_band(fit, np.array([2.5]), 0.95)
     assert band["fit"].iloc[0] == pytest.approx(fit.intercept + 2.5 * fit.slope)
     assert band["ci_low"].iloc[0] < band["fit"].iloc[0] < band["ci_high"].iloc[0]
-
-
-def loo_r2_by_refits(x, y) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    press = 0.0
-    for left_out in range(len(x)):
-        keep = np.arange(len(x)) != left_out
-        slope, intercept = np.polyfit(x[keep], y[keep], 1)
-        press += (y[left_out] - (intercept + slope * x[left_out])) ** 2
-    return 1 - press / np.sum((y - y.mean()) ** 2)
 
 
 @pytest.mark.parametrize(

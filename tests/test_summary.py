@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
 
 import analysis_tables as T
@@ -211,8 +212,6 @@ def test_table1_says_n_a_where_r2_is_undefined(inputs):
 
 # ---------------------------------------------------------------- summary.md, line by line
 # Small hand-built tables; every expected line below is written out from the table rows.
-
-import pandas as pd  # noqa: E402
 
 NAN = float("nan")
 
